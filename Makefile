@@ -1,0 +1,55 @@
+# Every target here is what CI runs or what a person runs by hand; CI calls the same targets.
+SHELL := /bin/bash
+CARGO ?= cargo
+
+.PHONY: test lint fmt bench loadtest demo pg-up pg-down docs ci
+
+## The whole test suite. Each test binary starts (or reuses, via DATABASE_URL) its own
+## PostgreSQL through tarn-testkit and removes it when the binary exits.
+test:
+	$(CARGO) test --workspace --all-targets
+	$(CARGO) test --workspace --doc
+
+## Formatting, clippy with every target and feature, and the docs build, all warnings as errors.
+lint:
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --workspace --all-targets --all-features -- -D warnings
+	RUSTDOCFLAGS="-D warnings" $(CARGO) doc --workspace --no-deps --all-features
+	$(CARGO) check -p tarn-testkit --features docker
+
+fmt:
+	$(CARGO) fmt --all
+
+## Every criterion bench; the HTML report lands under target/criterion.
+bench:
+	$(CARGO) bench -p tarn-benches
+
+## The main job: tarn, deadpool and bb8 against one PostgreSQL, one table.
+loadtest:
+	@if [ -d crates/loadtest ]; then \
+		$(CARGO) run --release -p tarn-loadtest -- $(ARGS); \
+	else \
+		echo "make loadtest: the load-test command (crates/loadtest) has not landed yet; see the open issue 'Side-by-side benchmarks and the load-test command'." >&2; exit 2; \
+	fi
+
+## The example service against a throwaway server (or DATABASE_URL).
+demo:
+	@if [ -d crates/health-server ] || [ -f crates/tarn/examples/health-server.rs ]; then \
+		$(CARGO) run --release -p health-server; \
+	else \
+		echo "make demo: the example service has not landed yet; see the open issue 'Example service'." >&2; exit 2; \
+	fi
+
+## A server for manual use: starts in the foreground, prints its URL, stops on Ctrl-C.
+pg-up:
+	$(CARGO) run -q -p tarn-testkit --bin tarn-pg -- up
+
+## Stops a server left by `make pg-up` in the background (it stops itself on Ctrl-C too).
+pg-down:
+	$(CARGO) run -q -p tarn-testkit --bin tarn-pg -- down
+
+docs:
+	RUSTDOCFLAGS="-D warnings" $(CARGO) doc --workspace --no-deps --all-features
+	@echo "API docs: target/doc/tarn/index.html; design notes: docs/"
+
+ci: lint test

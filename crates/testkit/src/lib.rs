@@ -1,0 +1,2 @@
+//! tarn-testkit: throwaway PostgreSQL servers for tests and benches, and a fault-injecting
+//! TCP proxy.
