@@ -1,0 +1,389 @@
+//! Opening a connection: socket, `StartupMessage`, authentication, and the startup
+//! parameters up to the first `ReadyForQuery`.
+//!
+//! Message flow:
+//! ```text
+//! client                              server
+//!   StartupMessage(user, database,
+//!     application_name, options,
+//!     client_encoding=UTF8)      ──►
+//!                                ◄──  AuthenticationOk | Cleartext | MD5(salt) | SASL(mechs)
+//!   PasswordMessage / SASL...    ──►  (per method; SCRAM takes two exchanges)
+//!                                ◄──  AuthenticationOk
+//!                                ◄──  ParameterStatus*, BackendKeyData, ReadyForQuery
+//! ```
+//! The whole sequence, DNS and TCP connect included, runs under the config's connect timeout.
+//! Every value is checked for NUL bytes before anything is sent. The authentication policy is
+//! checked before any password material leaves the client. For SCRAM the iteration count in
+//! the server's first message is capped before the (CPU-expensive) key derivation runs, and
+//! the server's final signature must verify before `AuthenticationOk` is accepted.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use fallible_iterator::FallibleIterator;
+use postgres_protocol::authentication::md5_hash;
+use postgres_protocol::authentication::sasl::{ChannelBinding, SCRAM_SHA_256, ScramSha256};
+use postgres_protocol::message::backend::Message;
+use postgres_protocol::message::frontend;
+use tokio::net::TcpStream;
+
+use crate::cancel::CancelTarget;
+use crate::config::{AuthMethod, Config, Host};
+use crate::connection::{Connection, TransactionStatus};
+use crate::error::Error;
+use crate::io::{Framed, Stream};
+use crate::statement::StatementCache;
+
+static NEXT_CONNECTION_ID: AtomicU64 = AtomicU64::new(1);
+
+impl Connection {
+    /// Connects and authenticates, trying each configured host in order.
+    ///
+    /// Fails with a timeout error if the connect timeout passes first; with the server's
+    /// error (e.g. SQLSTATE 28P01 for a wrong password) if it refuses.
+    ///
+    /// # Cancel safety
+    /// Dropping the future drops the half-open socket; nothing else is left behind.
+    pub async fn connect(config: &Config) -> Result<Connection, Error> {
+        check_config(config)?;
+        match config.connect_timeout {
+            Some(timeout) => tokio::time::timeout(timeout, connect_any(config))
+                .await
+                .map_err(|_| Error::timeout(format!("connect timed out after {timeout:?}")))?,
+            None => connect_any(config).await,
+        }
+    }
+}
+
+/// Refuses configurations that cannot work, before any socket is opened.
+fn check_config(config: &Config) -> Result<(), Error> {
+    if config.hosts.is_empty() {
+        return Err(Error::config("no host configured"));
+    }
+    let Some(user) = &config.user else {
+        return Err(Error::config("no user configured"));
+    };
+    let values = [
+        ("user", Some(user.as_str())),
+        ("dbname", config.dbname.as_deref()),
+        ("application_name", config.application_name.as_deref()),
+        ("options", config.options.as_deref()),
+    ];
+    for (name, value) in values {
+        if value.is_some_and(|v| v.contains('\0')) {
+            return Err(Error::config(format!("{name} contains a NUL byte")));
+        }
+    }
+    if config.password.as_ref().is_some_and(|p| p.contains(&0)) {
+        return Err(Error::config("password contains a NUL byte"));
+    }
+    Ok(())
+}
+
+async fn connect_any(config: &Config) -> Result<Connection, Error> {
+    let mut last_error = None;
+    for host in &config.hosts {
+        match connect_host(config, host).await {
+            Ok(connection) => return Ok(connection),
+            // A server that answered (wrong password, no such database) would answer the same
+            // on every address; only socket-level failures move on to the next host.
+            Err(e) if e.is_db() || e.is_auth() => return Err(e),
+            Err(e) => last_error = Some(e),
+        }
+    }
+    Err(last_error.unwrap_or_else(|| Error::config("no host configured")))
+}
+
+async fn connect_host(config: &Config, host: &Host) -> Result<Connection, Error> {
+    let (stream, target) = match host {
+        Host::Tcp(name) => {
+            let addrs = tokio::net::lookup_host((name.as_str(), config.port))
+                .await
+                .map_err(Error::io)?;
+            let mut last_error = None;
+            let mut connected = None;
+            for addr in addrs {
+                match TcpStream::connect(addr).await {
+                    Ok(stream) => {
+                        connected = Some((stream, addr));
+                        break;
+                    }
+                    Err(e) => last_error = Some(e),
+                }
+            }
+            let Some((stream, addr)) = connected else {
+                return Err(match last_error {
+                    Some(e) => Error::io(e),
+                    None => Error::config(format!("host {name} resolved to no address")),
+                });
+            };
+            stream.set_nodelay(true).map_err(Error::io)?;
+            if let Some(idle) = config.keepalive {
+                let keepalive = socket2::TcpKeepalive::new().with_time(idle);
+                socket2::SockRef::from(&stream)
+                    .set_tcp_keepalive(&keepalive)
+                    .map_err(Error::io)?;
+            }
+            (Stream::Tcp(stream), CancelTarget::Tcp(addr))
+        }
+        #[cfg(unix)]
+        Host::Unix(dir) => {
+            let path = dir.join(format!(".s.PGSQL.{}", config.port));
+            let stream = tokio::net::UnixStream::connect(&path)
+                .await
+                .map_err(Error::io)?;
+            (Stream::Unix(stream), CancelTarget::Unix(path))
+        }
+        #[cfg(not(unix))]
+        Host::Unix(_) => {
+            return Err(Error::config(
+                "unix sockets are not supported on this platform",
+            ));
+        }
+    };
+
+    let mut connection = Connection {
+        framed: Framed::new(stream, config.max_message_size),
+        id: NEXT_CONNECTION_ID.fetch_add(1, Ordering::Relaxed),
+        parameters: HashMap::new(),
+        process_id: 0,
+        secret_key: 0,
+        transaction_status: TransactionStatus::Idle,
+        pending_ready: 0,
+        last_request_simple: true,
+        broken: false,
+        cache: StatementCache::new(config.statement_cache_capacity),
+        named_statements: config.named_statements,
+        next_statement: 0,
+        pending_closes: Vec::new(),
+        round_trips: 0,
+        notice_callback: config.notice_callback.clone(),
+        cancel_target: target,
+        connect_timeout: config.connect_timeout,
+    };
+    startup(&mut connection, config).await?;
+    Ok(connection)
+}
+
+async fn startup(conn: &mut Connection, config: &Config) -> Result<(), Error> {
+    let user = config.user.as_deref().unwrap_or_default();
+    let mut params: Vec<(&str, &str)> = vec![("user", user), ("client_encoding", "UTF8")];
+    if let Some(dbname) = &config.dbname {
+        params.push(("database", dbname));
+    }
+    if let Some(name) = &config.application_name {
+        params.push(("application_name", name));
+    }
+    if let Some(options) = &config.options {
+        params.push(("options", options));
+    }
+    frontend::startup_message(params, &mut conn.framed.write_buf).map_err(Error::encode)?;
+    // The startup sequence ends with one ReadyForQuery, like a request with one Sync; the
+    // startup exchange is not counted as a round trip.
+    conn.pending_ready = 1;
+    conn.flush().await?;
+
+    authenticate(conn, config).await?;
+
+    loop {
+        match conn.recv().await? {
+            Message::BackendKeyData(body) => {
+                conn.process_id = body.process_id();
+                conn.secret_key = body.secret_key();
+            }
+            Message::ReadyForQuery(_) => return Ok(()),
+            Message::ErrorResponse(body) => {
+                let error = conn.db_error(&body);
+                conn.broken = true;
+                return Err(error);
+            }
+            _ => return Err(conn.protocol_error("unexpected message during startup")),
+        }
+    }
+}
+
+/// Runs the authentication exchange up to `AuthenticationOk`.
+async fn authenticate(conn: &mut Connection, config: &Config) -> Result<(), Error> {
+    let policy = config.auth_policy;
+    let user = config.user.as_deref().unwrap_or_default();
+    // Set once the method's exchange is complete, so an early AuthenticationOk (trust) is
+    // recognised and checked against the policy, and a SCRAM exchange cannot be skipped.
+    let mut method_done = false;
+    loop {
+        match conn.recv().await? {
+            Message::AuthenticationOk => {
+                if !method_done && !policy.allows(AuthMethod::Trust) {
+                    conn.broken = true;
+                    return Err(Error::auth(
+                        "the server accepted the connection without authentication, which the auth policy refuses",
+                    ));
+                }
+                return Ok(());
+            }
+            Message::AuthenticationCleartextPassword => {
+                let password = password_for(conn, config, AuthMethod::Cleartext)?;
+                send_password(conn, &password).await?;
+                method_done = true;
+            }
+            Message::AuthenticationMd5Password(body) => {
+                let password = password_for(conn, config, AuthMethod::Md5)?;
+                let hash = md5_hash(user.as_bytes(), &password, body.salt());
+                send_password(conn, hash.as_bytes()).await?;
+                method_done = true;
+            }
+            Message::AuthenticationSasl(body) => {
+                let mut mechanisms = body.mechanisms();
+                let mut scram = false;
+                loop {
+                    match mechanisms.next() {
+                        Ok(Some(m)) if m == SCRAM_SHA_256 => scram = true,
+                        Ok(Some(_)) => {}
+                        Ok(None) => break,
+                        Err(_) => return Err(conn.protocol_error("malformed SASL mechanism list")),
+                    }
+                }
+                if !scram {
+                    conn.broken = true;
+                    return Err(Error::auth("the server offers no supported SASL mechanism"));
+                }
+                let password = password_for(conn, config, AuthMethod::ScramSha256)?;
+                scram_exchange(conn, config, &password).await?;
+                method_done = true;
+            }
+            Message::ErrorResponse(body) => {
+                let error = conn.db_error(&body);
+                conn.broken = true;
+                return Err(error);
+            }
+            Message::AuthenticationKerberosV5
+            | Message::AuthenticationScmCredential
+            | Message::AuthenticationGss
+            | Message::AuthenticationSspi
+            | Message::AuthenticationGssContinue(_) => {
+                conn.broken = true;
+                return Err(Error::auth(
+                    "the server asks for an unsupported authentication method",
+                ));
+            }
+            _ => return Err(conn.protocol_error("unexpected message during authentication")),
+        }
+    }
+}
+
+/// The password for `method`, after checking the policy allows it.
+fn password_for(
+    conn: &mut Connection,
+    config: &Config,
+    method: AuthMethod,
+) -> Result<Vec<u8>, Error> {
+    conn.broken = true;
+    if !config.auth_policy.allows(method) {
+        return Err(Error::auth(format!(
+            "the server asks for {method:?} authentication, which the auth policy refuses"
+        )));
+    }
+    let Some(password) = &config.password else {
+        return Err(Error::auth(format!(
+            "the server asks for {method:?} authentication but no password is configured"
+        )));
+    };
+    conn.broken = false;
+    Ok(password.clone())
+}
+
+async fn send_password(conn: &mut Connection, password: &[u8]) -> Result<(), Error> {
+    frontend::password_message(password, &mut conn.framed.write_buf).map_err(Error::encode)?;
+    conn.flush().await
+}
+
+/// SCRAM-SHA-256 without channel binding (no TLS): client-first, server-first,
+/// client-final, server-final.
+async fn scram_exchange(
+    conn: &mut Connection,
+    config: &Config,
+    password: &[u8],
+) -> Result<(), Error> {
+    let mut scram = ScramSha256::new(password, ChannelBinding::unsupported());
+    frontend::sasl_initial_response(SCRAM_SHA_256, scram.message(), &mut conn.framed.write_buf)
+        .map_err(Error::encode)?;
+    conn.flush().await?;
+
+    let server_first = match conn.recv().await? {
+        Message::AuthenticationSaslContinue(body) => body,
+        Message::ErrorResponse(body) => {
+            let error = conn.db_error(&body);
+            conn.broken = true;
+            return Err(error);
+        }
+        _ => return Err(conn.protocol_error("expected SASL continue")),
+    };
+    check_iterations(server_first.data(), config.max_scram_iterations)
+        .inspect_err(|_| conn.broken = true)?;
+    scram.update(server_first.data()).map_err(|e| {
+        conn.broken = true;
+        Error::auth_cause("invalid SCRAM server-first message", e)
+    })?;
+    frontend::sasl_response(scram.message(), &mut conn.framed.write_buf).map_err(Error::encode)?;
+    conn.flush().await?;
+
+    match conn.recv().await? {
+        Message::AuthenticationSaslFinal(body) => scram.finish(body.data()).map_err(|e| {
+            conn.broken = true;
+            Error::auth_cause("the server's SCRAM signature did not verify", e)
+        }),
+        Message::ErrorResponse(body) => {
+            let error = conn.db_error(&body);
+            conn.broken = true;
+            Err(error)
+        }
+        _ => Err(conn.protocol_error("expected SASL final")),
+    }
+}
+
+/// Reads `i=` from a SCRAM server-first message and refuses counts above `max`.
+fn check_iterations(server_first: &[u8], max: u32) -> Result<(), Error> {
+    let text = std::str::from_utf8(server_first)
+        .map_err(|_| Error::auth("SCRAM server-first message is not UTF-8"))?;
+    let iterations = text
+        .split(',')
+        .find_map(|field| field.strip_prefix("i="))
+        .ok_or_else(|| Error::auth("SCRAM server-first message has no iteration count"))?;
+    let iterations: u32 = iterations
+        .parse()
+        .map_err(|_| Error::auth("SCRAM iteration count is not a number"))?;
+    if iterations > max {
+        return Err(Error::auth(format!(
+            "the server asks for {iterations} SCRAM iterations, more than the limit of {max}"
+        )));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn iteration_cap() {
+        assert!(check_iterations(b"r=abc,s=c2FsdA==,i=4096", 100_000).is_ok());
+        assert!(check_iterations(b"r=abc,s=c2FsdA==,i=4000000000", 100_000).is_err());
+        assert!(check_iterations(b"r=abc,s=c2FsdA==", 100_000).is_err());
+        assert!(check_iterations(b"r=abc,s=c2FsdA==,i=-1", 100_000).is_err());
+        assert!(check_iterations(&[0xff, 0xfe], 100_000).is_err());
+    }
+
+    #[test]
+    fn nul_bytes_are_refused_before_connecting() {
+        let mut config = Config::new();
+        config.host("127.0.0.1").user("a\0b");
+        assert!(check_config(&config).is_err());
+        let mut config = Config::new();
+        config.host("127.0.0.1").user("app").options("-c x=\0");
+        assert!(check_config(&config).is_err());
+        let mut config = Config::new();
+        config.host("127.0.0.1").user("app").password("se\0cret");
+        let error = check_config(&config).unwrap_err();
+        assert!(!format!("{error} {error:?}").contains("cret"));
+    }
+}

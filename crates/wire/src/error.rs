@@ -1,0 +1,560 @@
+//! The crate's one error type, [`Error`], and the server's error report, [`DbError`].
+//!
+//! `Error` is opaque: a boxed private kind plus an optional cause. Callers ask questions
+//! (`code()`, `is_closed()`, `is_timeout()`, ...) instead of matching on variants, so new
+//! kinds can be added without breaking anyone. A server `ErrorResponse` is kept whole as a
+//! [`DbError`] reachable through [`Error::as_db_error`] and [`Error::source`].
+//!
+//! Secrets never reach this module: no error is built from a password.
+
+use std::error::Error as StdError;
+use std::fmt;
+
+use fallible_iterator::FallibleIterator;
+use postgres_protocol::message::backend::ErrorFields;
+
+/// A five-character SQLSTATE code, as sent by the server in the `C` field of an error.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct SqlState([u8; 5]);
+
+impl SqlState {
+    /// `23505`: a unique constraint was violated.
+    pub const UNIQUE_VIOLATION: SqlState = SqlState(*b"23505");
+    /// `23503`: a foreign key constraint was violated.
+    pub const FOREIGN_KEY_VIOLATION: SqlState = SqlState(*b"23503");
+    /// `23502`: a NOT NULL constraint was violated.
+    pub const NOT_NULL_VIOLATION: SqlState = SqlState(*b"23502");
+    /// `57014`: the statement was cancelled (CancelRequest or `statement_timeout`).
+    pub const QUERY_CANCELED: SqlState = SqlState(*b"57014");
+    /// `28P01`: password authentication failed.
+    pub const INVALID_PASSWORD: SqlState = SqlState(*b"28P01");
+    /// `28000`: the client is not allowed to connect (for example no `pg_hba.conf` entry).
+    pub const INVALID_AUTHORIZATION_SPECIFICATION: SqlState = SqlState(*b"28000");
+    /// `22012`: division by zero.
+    pub const DIVISION_BY_ZERO: SqlState = SqlState(*b"22012");
+    /// `42601`: syntax error.
+    pub const SYNTAX_ERROR: SqlState = SqlState(*b"42601");
+    /// `42P01`: the table does not exist.
+    pub const UNDEFINED_TABLE: SqlState = SqlState(*b"42P01");
+    /// `42703`: the column does not exist.
+    pub const UNDEFINED_COLUMN: SqlState = SqlState(*b"42703");
+    /// `25P02`: the current transaction is aborted; commands are ignored until its end.
+    pub const IN_FAILED_SQL_TRANSACTION: SqlState = SqlState(*b"25P02");
+    /// `40001`: serialization failure; the transaction may be retried.
+    pub const SERIALIZATION_FAILURE: SqlState = SqlState(*b"40001");
+    /// `40P01`: deadlock detected.
+    pub const DEADLOCK_DETECTED: SqlState = SqlState(*b"40P01");
+    /// `53300`: the server has no free connection slots.
+    pub const TOO_MANY_CONNECTIONS: SqlState = SqlState(*b"53300");
+    /// `57P01`: the server is shutting down or an administrator terminated the backend.
+    pub const ADMIN_SHUTDOWN: SqlState = SqlState(*b"57P01");
+    /// `3D000`: the database does not exist.
+    pub const INVALID_CATALOG_NAME: SqlState = SqlState(*b"3D000");
+    /// `26000`: the prepared statement does not exist.
+    pub const INVALID_SQL_STATEMENT_NAME: SqlState = SqlState(*b"26000");
+    /// `22P02`: invalid text representation (for example `'x'::int`).
+    pub const INVALID_TEXT_REPRESENTATION: SqlState = SqlState(*b"22P02");
+
+    /// Parses a code: exactly five ASCII digits or upper-case letters.
+    pub fn new(code: &str) -> Option<SqlState> {
+        let bytes: [u8; 5] = code.as_bytes().try_into().ok()?;
+        if bytes
+            .iter()
+            .all(|b| b.is_ascii_digit() || b.is_ascii_uppercase())
+        {
+            Some(SqlState(bytes))
+        } else {
+            None
+        }
+    }
+
+    /// The code as a string, e.g. `"23505"`.
+    pub fn as_str(&self) -> &str {
+        // The constructor only admits ASCII, so this cannot fail; the fallback keeps it panic-free.
+        std::str::from_utf8(&self.0).unwrap_or("?????")
+    }
+}
+
+impl fmt::Debug for SqlState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "SqlState({})", self.as_str())
+    }
+}
+
+impl fmt::Display for SqlState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Where in the query text an error was found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ErrorPosition {
+    /// A 1-based character position in the query the client sent.
+    Original(u32),
+    /// A position in an internally generated query (for example inside a PL/pgSQL function).
+    Internal {
+        /// The 1-based character position.
+        position: u32,
+        /// The internally generated query text.
+        query: String,
+    },
+}
+
+/// An error or notice reported by the server (`ErrorResponse` / `NoticeResponse`).
+///
+/// Every field the protocol defines is kept; see the PostgreSQL documentation chapter
+/// "Error and Notice Message Fields" for their meaning.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DbError {
+    severity: String,
+    code: SqlState,
+    message: String,
+    detail: Option<String>,
+    hint: Option<String>,
+    position: Option<ErrorPosition>,
+    where_: Option<String>,
+    schema: Option<String>,
+    table: Option<String>,
+    column: Option<String>,
+    datatype: Option<String>,
+    constraint: Option<String>,
+    file: Option<String>,
+    line: Option<u32>,
+    routine: Option<String>,
+}
+
+impl DbError {
+    /// Parses the fields of an `ErrorResponse` or `NoticeResponse` body.
+    ///
+    /// A message without severity, SQLSTATE or message text is a protocol error.
+    pub(crate) fn parse(fields: &mut ErrorFields<'_>) -> Result<DbError, Error> {
+        let mut severity = None;
+        let mut code = None;
+        let mut message = None;
+        let mut detail = None;
+        let mut hint = None;
+        let mut position = None;
+        let mut internal_position = None;
+        let mut internal_query = None;
+        let mut where_ = None;
+        let mut schema = None;
+        let mut table = None;
+        let mut column = None;
+        let mut datatype = None;
+        let mut constraint = None;
+        let mut file = None;
+        let mut line = None;
+        let mut routine = None;
+        let mut localized_severity = None;
+
+        while let Some(field) = fields
+            .next()
+            .map_err(|e| Error::protocol(format!("malformed error fields: {e}")))?
+        {
+            let value = String::from_utf8_lossy(field.value_bytes()).into_owned();
+            match field.type_() {
+                b'S' => localized_severity = Some(value),
+                b'V' => severity = Some(value),
+                b'C' => code = Some(value),
+                b'M' => message = Some(value),
+                b'D' => detail = Some(value),
+                b'H' => hint = Some(value),
+                b'P' => position = value.parse::<u32>().ok(),
+                b'p' => internal_position = value.parse::<u32>().ok(),
+                b'q' => internal_query = Some(value),
+                b'W' => where_ = Some(value),
+                b's' => schema = Some(value),
+                b't' => table = Some(value),
+                b'c' => column = Some(value),
+                b'd' => datatype = Some(value),
+                b'n' => constraint = Some(value),
+                b'F' => file = Some(value),
+                b'L' => line = value.parse::<u32>().ok(),
+                b'R' => routine = Some(value),
+                // Unknown field types must be ignored, per the protocol documentation.
+                _ => {}
+            }
+        }
+
+        let code = code
+            .ok_or_else(|| Error::protocol("error response without SQLSTATE"))
+            .and_then(|c| {
+                SqlState::new(&c)
+                    .ok_or_else(|| Error::protocol("error response with a malformed SQLSTATE"))
+            })?;
+        let severity = severity
+            .or(localized_severity)
+            .ok_or_else(|| Error::protocol("error response without severity"))?;
+        let message = message.ok_or_else(|| Error::protocol("error response without message"))?;
+        let position = match (position, internal_position, internal_query) {
+            (Some(p), _, _) => Some(ErrorPosition::Original(p)),
+            (None, Some(position), Some(query)) => {
+                Some(ErrorPosition::Internal { position, query })
+            }
+            _ => None,
+        };
+
+        Ok(DbError {
+            severity,
+            code,
+            message,
+            detail,
+            hint,
+            position,
+            where_,
+            schema,
+            table,
+            column,
+            datatype,
+            constraint,
+            file,
+            line,
+            routine,
+        })
+    }
+
+    /// The severity (`ERROR`, `FATAL`, `PANIC`, or for notices `WARNING`, `NOTICE`, ...),
+    /// never localized when the server sends the `V` field (PostgreSQL 9.6+).
+    pub fn severity(&self) -> &str {
+        &self.severity
+    }
+
+    /// The SQLSTATE code.
+    pub fn code(&self) -> &SqlState {
+        &self.code
+    }
+
+    /// The primary human-readable message.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+
+    /// An optional secondary message with more detail.
+    pub fn detail(&self) -> Option<&str> {
+        self.detail.as_deref()
+    }
+
+    /// An optional suggestion what to do about the problem.
+    pub fn hint(&self) -> Option<&str> {
+        self.hint.as_deref()
+    }
+
+    /// Where in the query the error was found.
+    pub fn position(&self) -> Option<&ErrorPosition> {
+        self.position.as_ref()
+    }
+
+    /// The call stack context (`W` field).
+    pub fn where_(&self) -> Option<&str> {
+        self.where_.as_deref()
+    }
+
+    /// The schema of the object the error is about.
+    pub fn schema(&self) -> Option<&str> {
+        self.schema.as_deref()
+    }
+
+    /// The table the error is about.
+    pub fn table(&self) -> Option<&str> {
+        self.table.as_deref()
+    }
+
+    /// The column the error is about.
+    pub fn column(&self) -> Option<&str> {
+        self.column.as_deref()
+    }
+
+    /// The data type the error is about.
+    pub fn datatype(&self) -> Option<&str> {
+        self.datatype.as_deref()
+    }
+
+    /// The constraint the error is about.
+    pub fn constraint(&self) -> Option<&str> {
+        self.constraint.as_deref()
+    }
+
+    /// The server source file that reported the error.
+    pub fn file(&self) -> Option<&str> {
+        self.file.as_deref()
+    }
+
+    /// The server source line that reported the error.
+    pub fn line(&self) -> Option<u32> {
+        self.line
+    }
+
+    /// The server routine that reported the error.
+    pub fn routine(&self) -> Option<&str> {
+        self.routine.as_deref()
+    }
+}
+
+impl fmt::Display for DbError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {}: {}", self.severity, self.code, self.message)?;
+        if let Some(detail) = &self.detail {
+            write!(f, "\nDETAIL: {detail}")?;
+        }
+        if let Some(hint) = &self.hint {
+            write!(f, "\nHINT: {hint}")?;
+        }
+        Ok(())
+    }
+}
+
+impl StdError for DbError {}
+
+/// What went wrong; private so that kinds can be added without a breaking change.
+#[derive(Debug)]
+enum Kind {
+    /// The server sent an `ErrorResponse`; the cause is the [`DbError`].
+    Db,
+    /// A socket read or write failed.
+    Io,
+    /// The server closed the connection, or the connection was already closed or broken.
+    Closed,
+    /// A connect or cancel deadline passed.
+    Timeout,
+    /// The server sent something the protocol does not allow.
+    Protocol,
+    /// Authentication could not be carried out (policy refused the method, password missing,
+    /// server proof wrong, unsupported method).
+    Auth,
+    /// The configuration is unusable.
+    Config,
+    /// A parameter could not be encoded; the index is 0-based.
+    ToSql(usize),
+    /// A column could not be decoded; the index is 0-based.
+    FromSql(usize),
+    /// No column with this name or index.
+    ColumnNotFound,
+    /// The number of parameters does not match the statement.
+    ParameterCount,
+    /// `query_one` got a number of rows other than one, or `query_opt` more than one.
+    RowCount,
+    /// A statement prepared on another connection was used.
+    ForeignStatement,
+    /// A query or name could not be encoded (for example it contains a NUL byte).
+    Encode,
+}
+
+struct Inner {
+    kind: Kind,
+    message: Option<String>,
+    cause: Option<Box<dyn StdError + Send + Sync>>,
+}
+
+/// The error type of every fallible operation in this crate.
+///
+/// Opaque: use the predicates ([`code`](Error::code), [`as_db_error`](Error::as_db_error),
+/// [`is_closed`](Error::is_closed), [`is_timeout`](Error::is_timeout), [`is_db`](Error::is_db))
+/// and [`source`](StdError::source).
+pub struct Error(Box<Inner>);
+
+impl Error {
+    fn new(
+        kind: Kind,
+        message: Option<String>,
+        cause: Option<Box<dyn StdError + Send + Sync>>,
+    ) -> Error {
+        Error(Box::new(Inner {
+            kind,
+            message,
+            cause,
+        }))
+    }
+
+    pub(crate) fn db(error: DbError) -> Error {
+        Error::new(Kind::Db, None, Some(Box::new(error)))
+    }
+
+    pub(crate) fn io(error: std::io::Error) -> Error {
+        if matches!(
+            error.kind(),
+            std::io::ErrorKind::UnexpectedEof
+                | std::io::ErrorKind::ConnectionReset
+                | std::io::ErrorKind::BrokenPipe
+                | std::io::ErrorKind::ConnectionAborted
+        ) {
+            Error::new(Kind::Closed, None, Some(Box::new(error)))
+        } else {
+            Error::new(Kind::Io, None, Some(Box::new(error)))
+        }
+    }
+
+    pub(crate) fn closed(message: impl Into<String>) -> Error {
+        Error::new(Kind::Closed, Some(message.into()), None)
+    }
+
+    pub(crate) fn timeout(message: impl Into<String>) -> Error {
+        Error::new(Kind::Timeout, Some(message.into()), None)
+    }
+
+    pub(crate) fn protocol(message: impl Into<String>) -> Error {
+        Error::new(Kind::Protocol, Some(message.into()), None)
+    }
+
+    pub(crate) fn protocol_io(error: std::io::Error) -> Error {
+        Error::new(Kind::Protocol, None, Some(Box::new(error)))
+    }
+
+    pub(crate) fn auth(message: impl Into<String>) -> Error {
+        Error::new(Kind::Auth, Some(message.into()), None)
+    }
+
+    pub(crate) fn auth_cause(message: impl Into<String>, cause: std::io::Error) -> Error {
+        Error::new(Kind::Auth, Some(message.into()), Some(Box::new(cause)))
+    }
+
+    pub(crate) fn config(message: impl Into<String>) -> Error {
+        Error::new(Kind::Config, Some(message.into()), None)
+    }
+
+    pub(crate) fn to_sql(index: usize, cause: Box<dyn StdError + Send + Sync>) -> Error {
+        Error::new(Kind::ToSql(index), None, Some(cause))
+    }
+
+    pub(crate) fn from_sql(index: usize, cause: Box<dyn StdError + Send + Sync>) -> Error {
+        Error::new(Kind::FromSql(index), None, Some(cause))
+    }
+
+    pub(crate) fn column_not_found(column: String) -> Error {
+        Error::new(Kind::ColumnNotFound, Some(column), None)
+    }
+
+    pub(crate) fn parameter_count(expected: usize, got: usize) -> Error {
+        Error::new(
+            Kind::ParameterCount,
+            Some(format!("expected {expected} parameters but got {got}")),
+            None,
+        )
+    }
+
+    pub(crate) fn row_count(message: &str) -> Error {
+        Error::new(Kind::RowCount, Some(message.to_owned()), None)
+    }
+
+    pub(crate) fn encode(error: std::io::Error) -> Error {
+        Error::new(Kind::Encode, None, Some(Box::new(error)))
+    }
+
+    pub(crate) fn foreign_statement() -> Error {
+        Error::new(
+            Kind::ForeignStatement,
+            Some("the statement was prepared on another connection".to_owned()),
+            None,
+        )
+    }
+
+    /// The SQLSTATE code, if the server reported this error.
+    pub fn code(&self) -> Option<&SqlState> {
+        self.as_db_error().map(DbError::code)
+    }
+
+    /// The server's full error report, if the server reported this error.
+    pub fn as_db_error(&self) -> Option<&DbError> {
+        self.0
+            .cause
+            .as_ref()
+            .and_then(|c| c.downcast_ref::<DbError>())
+    }
+
+    /// True if the server reported this error (an `ErrorResponse`). The connection stays
+    /// usable after such an error unless the severity is `FATAL` or `PANIC`.
+    pub fn is_db(&self) -> bool {
+        matches!(self.0.kind, Kind::Db)
+    }
+
+    /// True if the connection is closed: the server hung up, or the connection was already
+    /// closed or broken when the call was made.
+    pub fn is_closed(&self) -> bool {
+        matches!(self.0.kind, Kind::Closed)
+    }
+
+    /// True if a deadline passed (the connect timeout, or the cancel request's timeout).
+    pub fn is_timeout(&self) -> bool {
+        matches!(self.0.kind, Kind::Timeout)
+    }
+
+    /// True if the server broke the protocol (bad length, unknown message, oversized
+    /// message, malformed fields). The connection is broken afterwards.
+    pub fn is_protocol(&self) -> bool {
+        matches!(self.0.kind, Kind::Protocol)
+    }
+
+    /// True if authentication failed on the client side (method refused by the
+    /// [`AuthPolicy`](crate::AuthPolicy), password missing, server proof invalid). A wrong
+    /// password reported by the server is a database error with SQLSTATE 28P01 instead.
+    pub fn is_auth(&self) -> bool {
+        matches!(self.0.kind, Kind::Auth)
+    }
+
+    /// True if a socket read or write failed for a reason other than the peer closing it.
+    pub fn is_io(&self) -> bool {
+        matches!(self.0.kind, Kind::Io)
+    }
+
+    /// True if a value could not be converted to or from its SQL representation, or a
+    /// row/parameter count or column name did not match (a caller error: the connection is fine).
+    pub fn is_conversion(&self) -> bool {
+        matches!(
+            self.0.kind,
+            Kind::ToSql(_)
+                | Kind::FromSql(_)
+                | Kind::ColumnNotFound
+                | Kind::ParameterCount
+                | Kind::RowCount
+                | Kind::ForeignStatement
+                | Kind::Encode
+        )
+    }
+}
+
+impl fmt::Debug for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Error")
+            .field("kind", &self.0.kind)
+            .field("message", &self.0.message)
+            .field("cause", &self.0.cause)
+            .finish()
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.0.kind {
+            Kind::Db => f.write_str("db error")?,
+            Kind::Io => f.write_str("i/o error")?,
+            Kind::Closed => f.write_str("connection closed")?,
+            Kind::Timeout => f.write_str("timeout")?,
+            Kind::Protocol => f.write_str("protocol error")?,
+            Kind::Auth => f.write_str("authentication error")?,
+            Kind::Config => f.write_str("invalid configuration")?,
+            Kind::ToSql(i) => write!(f, "error serializing parameter {i}")?,
+            Kind::FromSql(i) => write!(f, "error deserializing column {i}")?,
+            Kind::ColumnNotFound => f.write_str("column not found")?,
+            Kind::ParameterCount => f.write_str("wrong number of parameters")?,
+            Kind::RowCount => f.write_str("unexpected number of rows")?,
+            Kind::ForeignStatement => f.write_str("foreign statement")?,
+            Kind::Encode => f.write_str("error encoding the request")?,
+        }
+        if let Some(message) = &self.0.message {
+            write!(f, ": {message}")?;
+        }
+        if let Some(cause) = &self.0.cause {
+            write!(f, ": {cause}")?;
+        }
+        Ok(())
+    }
+}
+
+impl StdError for Error {
+    fn source(&self) -> Option<&(dyn StdError + 'static)> {
+        self.0
+            .cause
+            .as_ref()
+            .map(|c| &**c as &(dyn StdError + 'static))
+    }
+}

@@ -1,0 +1,163 @@
+//! The socket and the message framing.
+//!
+//! [`Framed`] owns the stream and two reused `BytesMut` buffers. Writing: requests are encoded
+//! into `write_buf` and sent with [`Framed::flush`], which advances the buffer as bytes go out,
+//! so bytes not yet written survive a dropped future and a later flush sends exactly the rest.
+//! Reading: [`Framed::next_message`] checks the 5-byte header (type byte, then an `i32` length
+//! that counts itself) before anything else: a length below 4 or above the configured limit is a
+//! protocol error, and the buffer only ever grows to what one valid message needs. Complete
+//! messages are handed to `postgres_protocol`'s parser, which splits them off the buffer without
+//! copying (`DataRow` bodies become `Bytes` slices of the read buffer).
+//!
+//! # Cancel safety
+//! Both operations keep all progress in the buffers, never in the future: dropping either
+//! future loses nothing, and the next call carries on where the last one stopped.
+
+use std::io;
+
+use bytes::{Buf, BytesMut};
+use postgres_protocol::message::backend::Message;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+#[cfg(unix)]
+use tokio::net::UnixStream;
+
+use crate::error::Error;
+
+/// The smallest free space kept in the read buffer before a read, so that small replies are
+/// read in one system call without reallocating.
+const READ_CHUNK: usize = 8 * 1024;
+
+/// A connected socket of either family.
+#[derive(Debug)]
+pub(crate) enum Stream {
+    Tcp(TcpStream),
+    #[cfg(unix)]
+    Unix(UnixStream),
+}
+
+impl Stream {
+    async fn read_buf(&mut self, buf: &mut BytesMut) -> io::Result<usize> {
+        match self {
+            Stream::Tcp(s) => s.read_buf(buf).await,
+            #[cfg(unix)]
+            Stream::Unix(s) => s.read_buf(buf).await,
+        }
+    }
+
+    async fn write_buf(&mut self, buf: &mut BytesMut) -> io::Result<usize> {
+        match self {
+            Stream::Tcp(s) => s.write_buf(buf).await,
+            #[cfg(unix)]
+            Stream::Unix(s) => s.write_buf(buf).await,
+        }
+    }
+
+    async fn shutdown(&mut self) -> io::Result<()> {
+        match self {
+            Stream::Tcp(s) => s.shutdown().await,
+            #[cfg(unix)]
+            Stream::Unix(s) => s.shutdown().await,
+        }
+    }
+}
+
+/// A stream plus its read and write buffers.
+#[derive(Debug)]
+pub(crate) struct Framed {
+    stream: Stream,
+    pub(crate) read_buf: BytesMut,
+    pub(crate) write_buf: BytesMut,
+    max_message_size: usize,
+}
+
+impl Framed {
+    pub(crate) fn new(stream: Stream, max_message_size: usize) -> Framed {
+        Framed {
+            stream,
+            read_buf: BytesMut::with_capacity(READ_CHUNK),
+            write_buf: BytesMut::with_capacity(1024),
+            max_message_size,
+        }
+    }
+
+    /// Writes everything in `write_buf`.
+    ///
+    /// Cancellation safety: bytes are removed from the buffer only once written, so after a
+    /// drop the buffer holds exactly the unsent tail of the request.
+    pub(crate) async fn flush(&mut self) -> Result<(), Error> {
+        while self.write_buf.has_remaining() {
+            match self.stream.write_buf(&mut self.write_buf).await {
+                Ok(0) => return Err(Error::closed("the server closed the connection")),
+                Ok(_) => {}
+                Err(e) => return Err(Error::io(e)),
+            }
+        }
+        Ok(())
+    }
+
+    /// Reads the next complete backend message.
+    ///
+    /// Cancellation safety: partial input stays in `read_buf`.
+    pub(crate) async fn next_message(&mut self) -> Result<Message, Error> {
+        loop {
+            if let Some(message) = self.try_parse()? {
+                return Ok(message);
+            }
+            if self.read_buf.capacity() - self.read_buf.len() < READ_CHUNK / 2 {
+                self.read_buf.reserve(READ_CHUNK);
+            }
+            match self.stream.read_buf(&mut self.read_buf).await {
+                Ok(0) => {
+                    return Err(Error::closed(if self.read_buf.is_empty() {
+                        "the server closed the connection"
+                    } else {
+                        "the server closed the connection in the middle of a message"
+                    }));
+                }
+                Ok(_) => {}
+                Err(e) => return Err(Error::io(e)),
+            }
+        }
+    }
+
+    /// Parses one message from the front of `read_buf` if it is complete.
+    fn try_parse(&mut self) -> Result<Option<Message>, Error> {
+        let Some(header) = self.read_buf.get(..5) else {
+            return Ok(None);
+        };
+        let tag = header[0];
+        let len = i32::from_be_bytes([header[1], header[2], header[3], header[4]]);
+        if len < 4 {
+            return Err(Error::protocol(format!(
+                "invalid message length {len} (type {:?})",
+                char::from(tag)
+            )));
+        }
+        // `len` counts itself but not the type byte; i32 -> usize is lossless once >= 4.
+        let total = usize::try_from(len).unwrap_or(usize::MAX).saturating_add(1);
+        if total > self.max_message_size {
+            return Err(Error::protocol(format!(
+                "message of {total} bytes (type {:?}) exceeds the limit of {} bytes",
+                char::from(tag),
+                self.max_message_size
+            )));
+        }
+        if self.read_buf.len() < total {
+            self.read_buf.reserve(total - self.read_buf.len());
+            return Ok(None);
+        }
+        match Message::parse(&mut self.read_buf) {
+            Ok(Some(message)) => Ok(Some(message)),
+            // The whole message is buffered, so the parser cannot ask for more.
+            Ok(None) => Err(Error::protocol(
+                "message parser wanted more input than the length said",
+            )),
+            Err(e) => Err(Error::protocol_io(e)),
+        }
+    }
+
+    pub(crate) async fn shutdown(&mut self) -> Result<(), Error> {
+        self.stream.shutdown().await.map_err(Error::io)
+    }
+}
