@@ -1,4 +1,55 @@
 //! tarn-pool: a generic async connection pool engine.
 //!
-//! Generic over a `Manager` that knows how to connect, check and reset a connection; the pool
-//! itself knows nothing of PostgreSQL.
+//! Generic over a [`Manager`] that knows how to connect, check, reset and close a connection;
+//! the pool itself knows nothing of PostgreSQL, so it can be tested with a fake manager and
+//! benchmarked with no I/O.
+//!
+//! ```no_run
+//! # async fn demo<M: tarn_pool::Manager>(manager: M) -> Result<(), Box<dyn std::error::Error>> {
+//! use std::time::Duration;
+//! let pool = tarn_pool::Pool::builder(manager)
+//!     .max_size(16)
+//!     .min_idle(2)
+//!     .acquire_timeout(Duration::from_secs(2))
+//!     .build()?;
+//! let conn = pool.get().await?; // derefs to M::Connection
+//! drop(conn); // back to the oldest waiter, or to idle
+//! pool.close().await;
+//! # Ok(()) }
+//! ```
+//!
+//! # Implementation details
+//!
+//! `Pool` is an `Arc<Shared>`; `Shared` holds the manager, the settings, one
+//! `parking_lot::Mutex<State>` and atomics for wait-time statistics. `State` (in `internals.rs`)
+//! is plain synchronous bookkeeping: the idle connections, the waiter queue and the counts, with
+//! the invariant `size == idle + in_use + connecting <= max_size` checked at every unlock in
+//! debug builds.
+//!
+//! An uncontended `get` is: lock, pop an idle connection, unlock, and (only if it sat idle past
+//! `check_after_idle`) a health check. A drop is: lock, hand the connection to the oldest waiter
+//! or push it idle, unlock, wake. Waiters are served strictly in arrival order by direct
+//! hand-off into their queue slot, so a later caller can never take a connection a waiter was
+//! promised. Connects run in their own tasks, so a caller giving up never cancels a connect
+//! that the next caller needs; a finished connect serves the oldest waiter, else goes idle.
+//! New connections are opened only for waiters not already covered by a connect in flight, or
+//! to reach `min_idle`, at most `max_connecting` at once, with exponential backoff and full
+//! jitter after failures.
+//!
+//! See `docs/pool.md` in the repository for the state machine and measured costs.
+
+mod config;
+mod error;
+mod guard;
+mod internals;
+mod maintenance;
+mod manager;
+mod pool;
+mod stats;
+
+pub use config::{Builder, Config, Observer, QueueMode};
+pub use error::{BuildError, ConnectError, Error, Phase, TimeoutError};
+pub use guard::Pooled;
+pub use manager::Manager;
+pub use pool::Pool;
+pub use stats::{PoolEvent, RemoveReason, Stats, Status};

@@ -1,0 +1,405 @@
+//! The bookkeeping behind the pool's lock: plain synchronous code, no `.await`, no I/O.
+//!
+//! [`State`] holds the idle connections, the waiter queue and the counts. Every method runs with
+//! the lock held and returns what must happen after the lock is released (a waker to wake, a
+//! connection to close, connects to spawn); the async layer in `pool.rs` does those things.
+//!
+//! # The waiter queue
+//!
+//! [`WaiterQueue`] is a slab (a `Vec` of slots plus a free list) with a doubly linked FIFO
+//! threaded through slot indices. Enqueue, dequeue of the oldest and removal of any waiter are
+//! O(1), and nothing is allocated once the slab has grown to the largest queue seen. Each slot
+//! holds the waiter's waker and a hand-off cell: a connection (or the news that the pool
+//! closed) is put straight into the oldest waiter's cell and the slot leaves the FIFO, so a
+//! caller arriving later cannot take it. The waiter's future collects the cell on its next poll;
+//! if it is dropped first, its `Drop` passes the connection on (see `pool.rs`). Slots carry a
+//! sequence number so a stale key can never touch a reused slot.
+
+use std::collections::VecDeque;
+use std::task::Waker;
+
+use tokio::time::Instant;
+
+use crate::error::ConnectError;
+use crate::stats::{RemoveReason, Status};
+
+/// A connection plus the times the pool keeps about it.
+#[derive(Debug)]
+pub(crate) struct Live<C> {
+    pub(crate) conn: C,
+    /// When it was opened.
+    pub(crate) created_at: Instant,
+    /// When `max_lifetime` (less jitter) runs out.
+    pub(crate) expires_at: Option<Instant>,
+    /// When it last became idle (returned, or opened).
+    pub(crate) idle_since: Instant,
+}
+
+impl<C> Live<C> {
+    pub(crate) fn is_expired(&self, now: Instant) -> bool {
+        self.expires_at.is_some_and(|at| now >= at)
+    }
+}
+
+/// What a waiter can be handed.
+#[derive(Debug)]
+pub(crate) enum Handoff<C> {
+    /// A connection, already counted as in use.
+    Conn(Live<C>),
+    /// The pool closed.
+    Closed,
+}
+
+const NIL: usize = usize::MAX;
+
+#[derive(Debug)]
+struct Slot<C> {
+    /// Identifies the waiter using this slot; a key with another `seq` is stale.
+    seq: u64,
+    prev: usize,
+    next: usize,
+    /// In the FIFO (not yet served).
+    linked: bool,
+    /// In use by a waiter (linked or holding a hand-off).
+    occupied: bool,
+    waker: Option<Waker>,
+    handoff: Option<Handoff<C>>,
+}
+
+/// Identifies one waiter's slot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct WaiterKey {
+    index: usize,
+    seq: u64,
+}
+
+/// FIFO of waiters with O(1) removal; see the module docs.
+#[derive(Debug)]
+pub(crate) struct WaiterQueue<C> {
+    slots: Vec<Slot<C>>,
+    free: Vec<usize>,
+    head: usize,
+    tail: usize,
+    len: usize,
+    next_seq: u64,
+}
+
+impl<C> WaiterQueue<C> {
+    fn new() -> Self {
+        Self {
+            slots: Vec::new(),
+            free: Vec::new(),
+            head: NIL,
+            tail: NIL,
+            len: 0,
+            next_seq: 0,
+        }
+    }
+
+    /// Waiters in the FIFO (not yet served).
+    pub(crate) fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Appends a waiter at the back.
+    pub(crate) fn push_back(&mut self) -> WaiterKey {
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        let slot = Slot {
+            seq,
+            prev: self.tail,
+            next: NIL,
+            linked: true,
+            occupied: true,
+            waker: None,
+            handoff: None,
+        };
+        let index = match self.free.pop() {
+            Some(i) => {
+                self.slots[i] = slot;
+                i
+            }
+            None => {
+                self.slots.push(slot);
+                self.slots.len() - 1
+            }
+        };
+        if self.tail == NIL {
+            self.head = index;
+        } else {
+            self.slots[self.tail].next = index;
+        }
+        self.tail = index;
+        self.len += 1;
+        WaiterKey { index, seq }
+    }
+
+    fn unlink(&mut self, index: usize) {
+        let (prev, next) = {
+            let s = &mut self.slots[index];
+            debug_assert!(s.linked);
+            s.linked = false;
+            (s.prev, s.next)
+        };
+        if prev == NIL {
+            self.head = next;
+        } else {
+            self.slots[prev].next = next;
+        }
+        if next == NIL {
+            self.tail = prev;
+        } else {
+            self.slots[next].prev = prev;
+        }
+        self.len -= 1;
+    }
+
+    fn slot_mut(&mut self, key: WaiterKey) -> Option<&mut Slot<C>> {
+        self.slots
+            .get_mut(key.index)
+            .filter(|s| s.occupied && s.seq == key.seq)
+    }
+
+    /// Serves the oldest waiter with `handoff`; gives the handoff back if nobody waits.
+    /// Returns the waker to wake after unlocking.
+    pub(crate) fn serve_oldest(
+        &mut self,
+        handoff: Handoff<C>,
+    ) -> Result<Option<Waker>, Handoff<C>> {
+        let index = self.head;
+        if index == NIL {
+            return Err(handoff);
+        }
+        self.unlink(index);
+        let slot = &mut self.slots[index];
+        slot.handoff = Some(handoff);
+        Ok(slot.waker.take())
+    }
+
+    /// Stores the waiter's waker unless it already has an equivalent one. Returns the hand-off
+    /// if one has arrived (freeing the slot), else `None`.
+    pub(crate) fn poll_slot(&mut self, key: WaiterKey, waker: &Waker) -> Option<Handoff<C>> {
+        let slot = self.slot_mut(key)?;
+        if let Some(h) = slot.handoff.take() {
+            self.release(key.index);
+            return Some(h);
+        }
+        match &slot.waker {
+            Some(w) if w.will_wake(waker) => {}
+            _ => slot.waker = Some(waker.clone()),
+        }
+        None
+    }
+
+    /// Removes a waiter that gives up, wherever it is in the queue. Returns the hand-off it had
+    /// been given but not collected, which the caller must pass on.
+    pub(crate) fn cancel(&mut self, key: WaiterKey) -> Option<Handoff<C>> {
+        let linked = self.slot_mut(key)?.linked;
+        if linked {
+            self.unlink(key.index);
+        }
+        let handoff = self.slots[key.index].handoff.take();
+        self.release(key.index);
+        handoff
+    }
+
+    fn release(&mut self, index: usize) {
+        let slot = &mut self.slots[index];
+        slot.occupied = false;
+        slot.waker = None;
+        self.free.push(index);
+    }
+}
+
+/// Cumulative counters kept under the lock (so they cost no atomic operations).
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct Counters {
+    pub(crate) gets: u64,
+    pub(crate) rejected_queue_full: u64,
+    pub(crate) created: u64,
+    pub(crate) connect_errors: u64,
+    pub(crate) closed_broken: u64,
+    pub(crate) closed_idle: u64,
+    pub(crate) closed_lifetime: u64,
+    pub(crate) closed_check_failed: u64,
+    pub(crate) closed_reset_failed: u64,
+    pub(crate) closed_resized: u64,
+    pub(crate) closed_close: u64,
+    pub(crate) taken: u64,
+}
+
+impl Counters {
+    pub(crate) fn count_removal(&mut self, reason: RemoveReason) {
+        let c = match reason {
+            RemoveReason::Broken => &mut self.closed_broken,
+            RemoveReason::IdleTimeout => &mut self.closed_idle,
+            RemoveReason::MaxLifetime => &mut self.closed_lifetime,
+            RemoveReason::CheckFailed => &mut self.closed_check_failed,
+            RemoveReason::ResetFailed => &mut self.closed_reset_failed,
+            RemoveReason::Resized => &mut self.closed_resized,
+            RemoveReason::Closed => &mut self.closed_close,
+            RemoveReason::Taken => &mut self.taken,
+        };
+        *c += 1;
+    }
+}
+
+/// Connects reserved under the lock, to be spawned after unlocking.
+#[derive(Debug, Clone, Copy, Default)]
+#[must_use = "reserved connects hold slots: spawn them"]
+pub(crate) struct ConnectPlan {
+    pub(crate) count: usize,
+    /// Consecutive connect failures when planned, for the first attempt's backoff.
+    pub(crate) failures: u32,
+}
+
+/// What to do with a connection coming back, decided under the lock.
+#[derive(Debug)]
+#[must_use]
+pub(crate) enum Returned<C> {
+    /// Pushed to the idle queue.
+    Idle,
+    /// Handed to the oldest waiter; wake it.
+    Handed(Option<Waker>),
+    /// Not kept (pool closing or over its size): close it; `drained` says the pool just
+    /// reached size 0 while closed.
+    Close {
+        live: Live<C>,
+        reason: RemoveReason,
+        plan: ConnectPlan,
+        drained: bool,
+    },
+}
+
+/// The data the pool's lock guards.
+#[derive(Debug)]
+pub(crate) struct State<C, E> {
+    pub(crate) idle: VecDeque<Live<C>>,
+    pub(crate) waiters: WaiterQueue<C>,
+    /// Connections open or being opened: `idle.len() + in_use + connecting`.
+    pub(crate) size: usize,
+    pub(crate) in_use: usize,
+    pub(crate) connecting: usize,
+    pub(crate) max_size: usize,
+    pub(crate) closed: bool,
+    pub(crate) counters: Counters,
+    pub(crate) last_connect_error: Option<ConnectError<E>>,
+    pub(crate) connect_failures: u32,
+}
+
+impl<C, E> State<C, E> {
+    pub(crate) fn new(max_size: usize) -> Self {
+        Self {
+            idle: VecDeque::with_capacity(max_size),
+            waiters: WaiterQueue::new(),
+            size: 0,
+            in_use: 0,
+            connecting: 0,
+            max_size,
+            closed: false,
+            counters: Counters::default(),
+            last_connect_error: None,
+            connect_failures: 0,
+        }
+    }
+
+    /// The invariant that holds at every unlock: the counts add up, and the pool is over its
+    /// bound only transiently after a shrink, with nothing idle (the surplus is checked out or
+    /// being opened and is closed when it comes back).
+    pub(crate) fn invariant_holds(&self) -> bool {
+        self.size == self.idle.len() + self.in_use + self.connecting
+            && (self.size <= self.max_size || self.idle.is_empty())
+            && (self.waiters.len() == 0 || self.idle.is_empty() || self.closed)
+    }
+
+    pub(crate) fn status(&self) -> Status {
+        Status {
+            max_size: self.max_size,
+            size: self.size,
+            idle: self.idle.len(),
+            in_use: self.in_use,
+            connecting: self.connecting,
+            waiting: self.waiters.len(),
+        }
+    }
+
+    /// Reserves connects under the spike rule: only for waiters not already covered by a
+    /// connect in flight, or to reach `min_idle`; never beyond `max_size` or `max_connecting`.
+    pub(crate) fn plan_connects(&mut self, min_idle: usize, max_connecting: usize) -> ConnectPlan {
+        let mut count = 0;
+        while !self.closed
+            && self.size < self.max_size
+            && self.connecting < max_connecting
+            && (self.connecting < self.waiters.len() || self.size < min_idle)
+        {
+            self.size += 1;
+            self.connecting += 1;
+            count += 1;
+        }
+        ConnectPlan {
+            count,
+            failures: self.connect_failures,
+        }
+    }
+
+    /// Takes a connection that is counted as in use back: to the oldest waiter, else to idle,
+    /// else (closing, or over the bound) out of the pool.
+    pub(crate) fn put_back(
+        &mut self,
+        live: Live<C>,
+        lifo: bool,
+        min_idle: usize,
+        max_connecting: usize,
+    ) -> Returned<C> {
+        if self.closed || self.size > self.max_size {
+            let reason = if self.closed {
+                RemoveReason::Closed
+            } else {
+                RemoveReason::Resized
+            };
+            let (plan, drained) = self.remove_in_use(reason, min_idle, max_connecting);
+            return Returned::Close {
+                live,
+                reason,
+                plan,
+                drained,
+            };
+        }
+        match self.waiters.serve_oldest(Handoff::Conn(live)) {
+            Ok(waker) => Returned::Handed(waker),
+            Err(Handoff::Conn(live)) => {
+                self.in_use -= 1;
+                if lifo {
+                    self.idle.push_back(live);
+                } else {
+                    self.idle.push_front(live);
+                }
+                Returned::Idle
+            }
+            Err(Handoff::Closed) => unreachable!("put_back only hands out connections"),
+        }
+    }
+
+    /// Forgets a connection that was in use; returns connects to start for the freed slot and
+    /// whether the pool just drained while closed.
+    pub(crate) fn remove_in_use(
+        &mut self,
+        reason: RemoveReason,
+        min_idle: usize,
+        max_connecting: usize,
+    ) -> (ConnectPlan, bool) {
+        self.in_use -= 1;
+        self.size -= 1;
+        self.counters.count_removal(reason);
+        let plan = self.plan_connects(min_idle, max_connecting);
+        (plan, self.closed && self.size == 0)
+    }
+
+    /// Pops the next idle connection to hand out, counting it in use.
+    #[inline]
+    pub(crate) fn pop_idle(&mut self) -> Option<Live<C>> {
+        let live = self.idle.pop_back()?;
+        self.in_use += 1;
+        Some(live)
+    }
+}

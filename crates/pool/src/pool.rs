@@ -1,0 +1,900 @@
+//! The async layer: [`Pool`], its [`Shared`] core, acquires, the waiter future, connect tasks,
+//! returns, maintenance, resize and close.
+//!
+//! Every lock is taken through [`Shared::with_state`], which checks the state invariant (in
+//! debug builds) before unlocking. Code here locks, asks `internals.rs` what to do, unlocks, then
+//! performs the decided effects (wake, spawn, close, emit events).
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use parking_lot::Mutex;
+use tokio::runtime::Handle;
+use tokio::sync::{Notify, oneshot};
+use tokio::time::{Instant, timeout, timeout_at};
+
+use crate::config::{Config, Observer, QueueMode};
+use crate::error::{BuildError, ConnectError, Error, Phase, TimeoutError};
+use crate::guard::Pooled;
+use crate::internals::{ConnectPlan, Handoff, Live, Returned, State, WaiterKey};
+use crate::manager::Manager;
+use crate::stats::{PoolEvent, RemoveReason, Stats, Status};
+
+/// An async connection pool. Cheap to clone: clones share one pool.
+///
+/// Dropping every clone stops the maintenance task once the last checked-out connection and
+/// in-flight connect are gone; idle connections are then dropped. Call [`close`](Pool::close)
+/// for a graceful shutdown.
+pub struct Pool<M: Manager> {
+    pub(crate) shared: Arc<Shared<M>>,
+}
+
+impl<M: Manager> Clone for Pool<M> {
+    fn clone(&self) -> Self {
+        Self {
+            shared: Arc::clone(&self.shared),
+        }
+    }
+}
+
+impl<M: Manager> std::fmt::Debug for Pool<M> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pool")
+            .field("status", &self.status())
+            .finish_non_exhaustive()
+    }
+}
+
+/// The state every clone of a [`Pool`], every guard and every pool task shares.
+pub(crate) struct Shared<M: Manager> {
+    pub(crate) manager: M,
+    pub(crate) config: Config,
+    lifo: bool,
+    /// One lock over all bookkeeping: critical sections are a few field updates, never an
+    /// `.await`, and allocate only when a queue grows past its previous high-water mark, so a
+    /// single lock is cheaper than any split design and makes the invariant easy to check.
+    state: Mutex<State<M::Connection, M::Error>>,
+    observer: Option<Observer>,
+    /// The runtime the pool was built on, used when a task must be spawned from a thread that
+    /// is not inside a runtime (a guard dropped elsewhere).
+    runtime: Handle,
+    /// Wakes the maintenance task early (close, resize, a connect task that died).
+    maintenance: Arc<Notify>,
+    /// Dropped with `Shared`, which tells the maintenance task to stop.
+    _maintenance_stop: oneshot::Sender<()>,
+    /// Signalled when the pool reaches size 0 while closed.
+    drained: Notify,
+    gets_waited: AtomicU64,
+    timeouts: AtomicU64,
+    wait_nanos_total: AtomicU64,
+    wait_nanos_max: AtomicU64,
+}
+
+impl<M: Manager> Drop for Shared<M> {
+    fn drop(&mut self) {
+        let idle = std::mem::take(&mut self.state.get_mut().idle);
+        // No runtime can be relied on here: idle connections are dropped, not closed gracefully.
+        drop(idle);
+    }
+}
+
+/// What an acquire found under the lock.
+enum Acquire<C> {
+    Idle(Live<C>),
+    Expired(Live<C>, ConnectPlan),
+    Wait(WaiterKey, ConnectPlan),
+    Closed,
+    QueueFull,
+    Unavailable,
+}
+
+impl<M: Manager> Pool<M> {
+    /// Starts building a pool over `manager`.
+    pub fn builder(manager: M) -> crate::Builder<M> {
+        crate::Builder::new(manager)
+    }
+
+    pub(crate) fn start(
+        manager: M,
+        config: Config,
+        observer: Option<Observer>,
+        runtime: Handle,
+    ) -> Self {
+        let (stop_tx, stop_rx) = oneshot::channel();
+        let maintenance = Arc::new(Notify::new());
+        let shared = Arc::new(Shared {
+            manager,
+            lifo: config.queue == QueueMode::Lifo,
+            state: Mutex::new(State::new(config.max_size)),
+            config,
+            observer,
+            runtime,
+            maintenance: Arc::clone(&maintenance),
+            _maintenance_stop: stop_tx,
+            drained: Notify::new(),
+            gets_waited: AtomicU64::new(0),
+            timeouts: AtomicU64::new(0),
+            wait_nanos_total: AtomicU64::new(0),
+            wait_nanos_max: AtomicU64::new(0),
+        });
+        let interval = shared.config.maintenance_interval();
+        shared.spawn(crate::maintenance::run(
+            Arc::downgrade(&shared),
+            maintenance,
+            stop_rx,
+            interval,
+        ));
+        Pool { shared }
+    }
+
+    /// Gets a connection, waiting up to [`acquire_timeout`](Config::acquire_timeout).
+    ///
+    /// A connection idle longer than [`check_after_idle`](Config::check_after_idle) is checked
+    /// first; one that fails is closed and the acquire tries again. When no connection is idle
+    /// the caller joins a FIFO queue and is served by direct hand-off; the pool opens a new
+    /// connection for it if it has room.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe. Dropping the future in any phase (waiting, or checking a connection) leaves
+    /// the queue in O(1) and never loses a connection or a slot: a connection already handed to
+    /// the caller is passed to the next waiter or back to idle, one being checked goes back
+    /// through the normal return path, and a connect started for the caller keeps running in its
+    /// own task and serves the next waiter.
+    pub async fn get(&self) -> Result<Pooled<M>, Error<M::Error>> {
+        self.get_timeout(self.shared.config.acquire_timeout).await
+    }
+
+    /// Like [`get`](Pool::get) with a timeout other than `acquire_timeout`.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe, as [`get`](Pool::get).
+    pub async fn get_timeout(&self, timeout: Duration) -> Result<Pooled<M>, Error<M::Error>> {
+        let shared = &self.shared;
+        let start = Instant::now();
+        let deadline = start.checked_add(timeout);
+        let mut now = start;
+        let mut wait = Duration::ZERO;
+        loop {
+            let live = match shared.acquire_locked(now, true) {
+                Acquire::Idle(live) => live,
+                Acquire::Expired(live, plan) => {
+                    shared.finish_removal(live.conn, RemoveReason::MaxLifetime, plan, false);
+                    continue;
+                }
+                Acquire::Closed => return Err(Error::Closed),
+                Acquire::QueueFull => return Err(shared.queue_full()),
+                Acquire::Unavailable => unreachable!(),
+                Acquire::Wait(key, plan) => {
+                    shared.spawn_connects(plan);
+                    let waiter = Waiter {
+                        shared,
+                        key,
+                        done: false,
+                    };
+                    // Cancellation safety: dropping `waiter` (timeout or caller cancellation)
+                    // unlinks it in O(1) and passes on a connection it was handed.
+                    let handoff = match deadline {
+                        Some(deadline) => match timeout_at(deadline, waiter).await {
+                            Ok(handoff) => handoff,
+                            Err(_) => return Err(shared.timeout_error(Phase::Waiting, timeout)),
+                        },
+                        None => waiter.await,
+                    };
+                    match handoff {
+                        Handoff::Conn(live) => {
+                            now = Instant::now();
+                            wait = now.saturating_duration_since(start);
+                            shared.record_wait(wait);
+                            live
+                        }
+                        Handoff::Closed => return Err(Error::Closed),
+                    }
+                }
+            };
+            match self
+                .finish_acquire(live, now, deadline, timeout, wait)
+                .await
+            {
+                Ok(Some(guard)) => return Ok(guard),
+                Ok(None) => now = Instant::now(),
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// Gets an idle connection without waiting: fails with [`Error::Unavailable`] when none is
+    /// idle. The connection is still health-checked if it sat idle past `check_after_idle`
+    /// (within `acquire_timeout`).
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe: a connection being checked goes back through the normal return path.
+    pub async fn try_get(&self) -> Result<Pooled<M>, Error<M::Error>> {
+        let shared = &self.shared;
+        let timeout = shared.config.acquire_timeout;
+        let deadline = Instant::now().checked_add(timeout);
+        loop {
+            let now = Instant::now();
+            let live = match shared.acquire_locked(now, false) {
+                Acquire::Idle(live) => live,
+                Acquire::Expired(live, plan) => {
+                    shared.finish_removal(live.conn, RemoveReason::MaxLifetime, plan, false);
+                    continue;
+                }
+                Acquire::Closed => return Err(Error::Closed),
+                Acquire::Wait(..) | Acquire::QueueFull | Acquire::Unavailable => {
+                    return Err(Error::Unavailable);
+                }
+            };
+            if let Some(guard) = self
+                .finish_acquire(live, now, deadline, timeout, Duration::ZERO)
+                .await?
+            {
+                return Ok(guard);
+            }
+        }
+    }
+
+    /// Wraps a connection in a guard and checks it if it sat idle too long. `Ok(None)` means the
+    /// check failed and the connection was closed: try again.
+    async fn finish_acquire(
+        &self,
+        live: Live<M::Connection>,
+        now: Instant,
+        deadline: Option<Instant>,
+        timeout: Duration,
+        wait: Duration,
+    ) -> Result<Option<Pooled<M>>, Error<M::Error>> {
+        let shared = &self.shared;
+        let needs_check = shared
+            .config
+            .check_after_idle
+            .is_some_and(|after| now.saturating_duration_since(live.idle_since) >= after);
+        let mut guard = Pooled::new(Arc::clone(shared), live);
+        if needs_check {
+            guard.verified = false;
+            let check = shared.manager.check(guard.conn_mut());
+            // Cancellation safety: the connection is inside `guard`; if this future is dropped
+            // the guard's `Drop` returns it unverified (it keeps its old idle time, so the next
+            // caller checks it again) or resets it if the manager says it is dirty.
+            let result = match deadline {
+                Some(deadline) => timeout_at(deadline, check).await,
+                None => Ok(check.await),
+            };
+            match result {
+                Ok(Ok(())) => guard.verified = true,
+                Ok(Err(e)) => {
+                    shared.emit(&PoolEvent::CheckFailed { error: &e });
+                    guard.discard(RemoveReason::CheckFailed);
+                    return Ok(None);
+                }
+                Err(_) => {
+                    guard.discard(RemoveReason::CheckFailed);
+                    return Err(shared.timeout_error(Phase::Checking, timeout));
+                }
+            }
+        }
+        if shared.observer.is_some() {
+            shared.emit(&PoolEvent::Acquired { wait });
+        } else {
+            tracing::trace!(?wait, "connection acquired");
+        }
+        Ok(Some(guard))
+    }
+
+    /// The pool's counts now, from one short lock.
+    pub fn status(&self) -> Status {
+        self.shared.with_state(|st| st.status())
+    }
+
+    /// Cumulative counters since the pool was built.
+    pub fn stats(&self) -> Stats {
+        let c = self.shared.with_state(|st| st.counters);
+        let s = &self.shared;
+        Stats {
+            gets: c.gets + s.gets_waited.load(Ordering::Relaxed),
+            gets_waited: s.gets_waited.load(Ordering::Relaxed),
+            timeouts: s.timeouts.load(Ordering::Relaxed),
+            rejected_queue_full: c.rejected_queue_full,
+            connections_created: c.created,
+            connect_errors: c.connect_errors,
+            closed_broken: c.closed_broken,
+            closed_idle: c.closed_idle,
+            closed_lifetime: c.closed_lifetime,
+            closed_check_failed: c.closed_check_failed,
+            closed_reset_failed: c.closed_reset_failed,
+            closed_resized: c.closed_resized,
+            closed_close: c.closed_close,
+            taken: c.taken,
+            wait_time_total: Duration::from_nanos(s.wait_nanos_total.load(Ordering::Relaxed)),
+            wait_time_max: Duration::from_nanos(s.wait_nanos_max.load(Ordering::Relaxed)),
+        }
+    }
+
+    /// The settings the pool was built with (`max_size` as built; see [`status`](Pool::status)
+    /// for the current bound after [`resize`](Pool::resize)).
+    pub fn config(&self) -> &Config {
+        &self.shared.config
+    }
+
+    /// The manager the pool was built with.
+    pub fn manager(&self) -> &M {
+        &self.shared.manager
+    }
+
+    /// Changes `max_size` at run time. Growing starts connects for waiting callers at once;
+    /// shrinking closes surplus idle connections at once and surplus checked-out ones when they
+    /// come back.
+    pub fn resize(&self, max_size: usize) -> Result<(), BuildError> {
+        if max_size == 0 {
+            return Err(BuildError::Invalid {
+                setting: "max_size",
+                reason: "must be at least 1",
+            });
+        }
+        if max_size < self.shared.config.min_idle {
+            return Err(BuildError::Invalid {
+                setting: "max_size",
+                reason: "must not be less than min_idle",
+            });
+        }
+        let shared = &self.shared;
+        let (surplus, plan) = shared.with_state(|st| {
+            st.max_size = max_size;
+            let mut surplus = Vec::new();
+            while st.size > st.max_size {
+                let Some(live) = st.idle.pop_front() else {
+                    break;
+                };
+                st.size -= 1;
+                st.counters.count_removal(RemoveReason::Resized);
+                surplus.push(live);
+            }
+            let plan = shared.plan(st);
+            (surplus, plan)
+        });
+        for live in surplus {
+            shared.finish_removal(
+                live.conn,
+                RemoveReason::Resized,
+                ConnectPlan::default(),
+                false,
+            );
+        }
+        shared.spawn_connects(plan);
+        Ok(())
+    }
+
+    /// True once [`close`](Pool::close) has been called.
+    pub fn is_closed(&self) -> bool {
+        self.shared.with_state(|st| st.closed)
+    }
+
+    /// Closes the pool: new acquires fail with [`Error::Closed`] at once, current waiters are
+    /// failed with it, idle connections are closed, and then this waits (up to
+    /// [`close_timeout`](Config::close_timeout)) for checked-out connections and connects in
+    /// flight to come back, closing them as they do. Idempotent: a second call only waits.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe: the pool is marked closed before the first `.await`; dropping the future
+    /// only stops waiting (idle connections not yet closed gracefully are dropped).
+    pub async fn close(&self) {
+        let shared = &self.shared;
+        let deadline = Instant::now().checked_add(shared.config.close_timeout);
+        let (wakers, idle) = shared.with_state(|st| {
+            let mut wakers = Vec::new();
+            let mut idle = Vec::new();
+            if !st.closed {
+                st.closed = true;
+                while let Ok(waker) = st.waiters.serve_oldest(Handoff::Closed) {
+                    wakers.extend(waker);
+                }
+                while let Some(live) = st.idle.pop_front() {
+                    st.size -= 1;
+                    st.counters.count_removal(RemoveReason::Closed);
+                    idle.push(live);
+                }
+            }
+            (wakers, idle)
+        });
+        shared.maintenance.notify_one();
+        for w in wakers {
+            w.wake();
+        }
+        if !idle.is_empty() {
+            tracing::info!(count = idle.len(), "closing idle connections");
+        }
+        for live in idle {
+            shared.emit(&PoolEvent::Removed {
+                reason: RemoveReason::Closed,
+            });
+            // Cancellation safety: the connection is owned by the close future; dropping it
+            // drops the connection, which is already uncounted.
+            let close = shared.manager.close(live.conn);
+            match deadline {
+                Some(deadline) => {
+                    let _ = timeout_at(deadline, close).await;
+                }
+                None => close.await,
+            }
+        }
+        loop {
+            let drained = shared.drained.notified();
+            let mut drained = std::pin::pin!(drained);
+            drained.as_mut().enable();
+            if shared.with_state(|st| st.size == 0) {
+                break;
+            }
+            match deadline {
+                Some(deadline) => {
+                    if timeout_at(deadline, drained).await.is_err() {
+                        let status = self.status();
+                        tracing::warn!(
+                            in_use = status.in_use,
+                            connecting = status.connecting,
+                            "pool close timed out with connections still out"
+                        );
+                        break;
+                    }
+                }
+                None => drained.await,
+            }
+        }
+    }
+}
+
+impl<M: Manager> Shared<M> {
+    /// Runs `f` under the lock and checks the invariant before unlocking.
+    #[inline]
+    pub(crate) fn with_state<R>(
+        &self,
+        f: impl FnOnce(&mut State<M::Connection, M::Error>) -> R,
+    ) -> R {
+        let mut st = self.state.lock();
+        let r = f(&mut st);
+        debug_assert!(
+            st.invariant_holds(),
+            "pool invariant broken: {:?}",
+            st.status()
+        );
+        r
+    }
+
+    #[inline]
+    pub(crate) fn plan(&self, st: &mut State<M::Connection, M::Error>) -> ConnectPlan {
+        st.plan_connects(self.config.min_idle, self.config.max_connecting)
+    }
+
+    /// The locked part of an acquire: pop an idle connection, or (when `wait`) join the queue and
+    /// reserve connects for it.
+    #[inline]
+    fn acquire_locked(&self, now: Instant, wait: bool) -> Acquire<M::Connection> {
+        self.with_state(|st| {
+            if st.closed {
+                return Acquire::Closed;
+            }
+            if let Some(live) = st.pop_idle() {
+                if live.is_expired(now) {
+                    let (plan, _) = st.remove_in_use(
+                        RemoveReason::MaxLifetime,
+                        self.config.min_idle,
+                        self.config.max_connecting,
+                    );
+                    return Acquire::Expired(live, plan);
+                }
+                st.counters.gets += 1;
+                return Acquire::Idle(live);
+            }
+            if !wait {
+                return Acquire::Unavailable;
+            }
+            if self
+                .config
+                .max_waiters
+                .is_some_and(|max| st.waiters.len() >= max)
+            {
+                st.counters.rejected_queue_full += 1;
+                return Acquire::QueueFull;
+            }
+            let key = st.waiters.push_back();
+            let plan = self.plan(st);
+            Acquire::Wait(key, plan)
+        })
+    }
+
+    fn queue_full(&self) -> Error<M::Error> {
+        let last = self.with_state(|st| st.last_connect_error.clone());
+        tracing::warn!("acquire rejected: too many waiters");
+        Error::QueueFull {
+            max_waiters: self.config.max_waiters.unwrap_or(usize::MAX),
+            last_connect_error: last,
+        }
+    }
+
+    fn timeout_error(&self, phase: Phase, after: Duration) -> Error<M::Error> {
+        self.timeouts.fetch_add(1, Ordering::Relaxed);
+        let (status, last) = self.with_state(|st| (st.status(), st.last_connect_error.clone()));
+        // The caller was waiting for a new connection if the pool had room to open one.
+        let phase = match phase {
+            Phase::Waiting if status.size < status.max_size || status.connecting > 0 => {
+                Phase::Connecting
+            }
+            p => p,
+        };
+        let err = TimeoutError {
+            phase,
+            after,
+            status,
+            last_connect_error: last,
+        };
+        tracing::warn!(error = %DisplayTimeout(&err), "acquire timed out");
+        Error::Timeout(err)
+    }
+
+    fn record_wait(&self, wait: Duration) {
+        let nanos = u64::try_from(wait.as_nanos()).unwrap_or(u64::MAX);
+        self.gets_waited.fetch_add(1, Ordering::Relaxed);
+        self.wait_nanos_total.fetch_add(nanos, Ordering::Relaxed);
+        self.wait_nanos_max.fetch_max(nanos, Ordering::Relaxed);
+    }
+
+    /// Spawns `fut` on the current runtime, else on the pool's. Returns false if neither
+    /// accepted it (the future is then dropped, which runs its guards).
+    pub(crate) fn spawn<F>(&self, fut: F)
+    where
+        F: Future<Output = ()> + Send + 'static,
+    {
+        match Handle::try_current() {
+            Ok(handle) => drop(handle.spawn(fut)),
+            Err(_) => drop(self.runtime.spawn(fut)),
+        }
+    }
+
+    /// Emits an event to `tracing` and the observer. Never called under the lock.
+    pub(crate) fn emit(&self, event: &PoolEvent<'_>) {
+        match event {
+            PoolEvent::Connected { duration } => {
+                tracing::info!(?duration, "connection opened");
+            }
+            PoolEvent::ConnectFailed {
+                error,
+                consecutive_failures,
+            } => {
+                tracing::warn!(%error, consecutive_failures, "connect failed");
+            }
+            PoolEvent::CheckFailed { error } => {
+                tracing::warn!(%error, "health check failed");
+            }
+            PoolEvent::Acquired { wait } => tracing::trace!(?wait, "connection acquired"),
+            PoolEvent::Released => tracing::trace!("connection released"),
+            PoolEvent::Removed { reason } => tracing::info!(?reason, "connection removed"),
+        }
+        if let Some(observer) = &self.observer {
+            observer(event);
+        }
+    }
+
+    /// After a connection left the counts: close it gracefully, start replacement connects,
+    /// and tell `close()` if the pool just drained.
+    pub(crate) fn finish_removal(
+        self: &Arc<Self>,
+        conn: M::Connection,
+        reason: RemoveReason,
+        plan: ConnectPlan,
+        drained: bool,
+    ) {
+        self.emit(&PoolEvent::Removed { reason });
+        let shared = Arc::clone(self);
+        self.spawn(async move { shared.manager.close(conn).await });
+        self.spawn_connects(plan);
+        if drained {
+            self.drained.notify_waiters();
+        }
+    }
+
+    /// Returns a connection counted as in use to the pool (to a waiter, to idle, or closed).
+    #[inline]
+    pub(crate) fn put_back(self: &Arc<Self>, live: Live<M::Connection>) {
+        let returned = self.with_state(|st| {
+            st.put_back(
+                live,
+                self.lifo,
+                self.config.min_idle,
+                self.config.max_connecting,
+            )
+        });
+        match returned {
+            Returned::Idle => {}
+            Returned::Handed(waker) => {
+                if let Some(w) = waker {
+                    w.wake();
+                }
+            }
+            Returned::Close {
+                live,
+                reason,
+                plan,
+                drained,
+            } => {
+                self.finish_removal(live.conn, reason, plan, drained);
+                return;
+            }
+        }
+        if self.observer.is_some() {
+            self.emit(&PoolEvent::Released);
+        } else {
+            tracing::trace!("connection released");
+        }
+    }
+
+    /// Forgets a connection that was in use and closes it.
+    pub(crate) fn remove(self: &Arc<Self>, conn: M::Connection, reason: RemoveReason) {
+        let (plan, drained) = self.with_state(|st| {
+            st.remove_in_use(reason, self.config.min_idle, self.config.max_connecting)
+        });
+        self.finish_removal(conn, reason, plan, drained);
+    }
+
+    /// Forgets a connection that was in use without closing it (it is being dropped here, or
+    /// taken by the user).
+    pub(crate) fn forget(self: &Arc<Self>, reason: RemoveReason) {
+        let (plan, drained) = self.with_state(|st| {
+            st.remove_in_use(reason, self.config.min_idle, self.config.max_connecting)
+        });
+        self.emit(&PoolEvent::Removed { reason });
+        self.spawn_connects(plan);
+        if drained {
+            self.drained.notify_waiters();
+        }
+    }
+
+    /// Spawns the connects reserved by `plan`.
+    pub(crate) fn spawn_connects(self: &Arc<Self>, plan: ConnectPlan) {
+        for _ in 0..plan.count {
+            let slot = ConnectSlot {
+                shared: Arc::clone(self),
+                armed: true,
+            };
+            self.spawn(run_connect(slot, plan.failures));
+        }
+    }
+
+    fn backoff(&self, failures: u32) -> Duration {
+        if failures == 0 {
+            return Duration::ZERO;
+        }
+        let exp = self
+            .config
+            .backoff_base
+            .saturating_mul(1u32 << (failures - 1).min(20));
+        let cap = exp.min(self.config.backoff_max);
+        // Full jitter: anywhere between zero and the capped exponential delay.
+        cap.mul_f64(fastrand::f64())
+    }
+
+    fn new_live(&self, conn: M::Connection, now: Instant) -> Live<M::Connection> {
+        let expires_at = self.config.max_lifetime.and_then(|lifetime| {
+            let jitter = lifetime.mul_f64(0.025 * fastrand::f64());
+            now.checked_add(lifetime - jitter)
+        });
+        Live {
+            conn,
+            created_at: now,
+            expires_at,
+            idle_since: now,
+        }
+    }
+
+    /// One maintenance pass: retire idle connections past `max_lifetime`, reap idle ones past
+    /// `idle_timeout` down to `min_idle`, refill to `min_idle`.
+    pub(crate) fn maintain(self: &Arc<Self>) {
+        let now = Instant::now();
+        let idle_timeout = self.config.idle_timeout;
+        let min_idle = self.config.min_idle;
+        let (removed, plan) = self.with_state(|st| {
+            let mut removed = Vec::new();
+            if st.closed {
+                return (removed, ConnectPlan::default());
+            }
+            let mut i = 0;
+            while i < st.idle.len() {
+                let live = &st.idle[i];
+                let reason = if live.is_expired(now) {
+                    Some(RemoveReason::MaxLifetime)
+                } else if st.size > min_idle
+                    && idle_timeout
+                        .is_some_and(|t| now.saturating_duration_since(live.idle_since) >= t)
+                {
+                    Some(RemoveReason::IdleTimeout)
+                } else {
+                    None
+                };
+                match reason.and_then(|r| st.idle.remove(i).map(|l| (l, r))) {
+                    Some((live, reason)) => {
+                        st.size -= 1;
+                        st.counters.count_removal(reason);
+                        removed.push((live, reason));
+                    }
+                    None => i += 1,
+                }
+            }
+            let plan = self.plan(st);
+            (removed, plan)
+        });
+        for (live, reason) in removed {
+            self.finish_removal(live.conn, reason, ConnectPlan::default(), false);
+        }
+        self.spawn_connects(plan);
+    }
+}
+
+struct DisplayTimeout<'a, E>(&'a TimeoutError<E>);
+
+impl<E: std::fmt::Display> std::fmt::Display for DisplayTimeout<'_, E> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+/// A queued acquire. Resolves with the hand-off put into its slot.
+struct Waiter<'a, M: Manager> {
+    shared: &'a Arc<Shared<M>>,
+    key: WaiterKey,
+    done: bool,
+}
+
+impl<M: Manager> Future for Waiter<'_, M> {
+    type Output = Handoff<M::Connection>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let key = self.key;
+        let got = self
+            .shared
+            .with_state(|st| st.waiters.poll_slot(key, cx.waker()));
+        match got {
+            Some(h) => {
+                self.done = true;
+                Poll::Ready(h)
+            }
+            None => Poll::Pending,
+        }
+    }
+}
+
+impl<M: Manager> Drop for Waiter<'_, M> {
+    fn drop(&mut self) {
+        if self.done {
+            return;
+        }
+        let key = self.key;
+        let handoff = self.shared.with_state(|st| {
+            let handoff = st.waiters.cancel(key);
+            // The connects planned for this waiter keep running; they will serve the next
+            // waiter or go idle, so nothing is cancelled here.
+            handoff
+        });
+        if let Some(Handoff::Conn(live)) = handoff {
+            // The connection was handed to us but never collected: pass it on.
+            self.shared.put_back(live);
+        }
+    }
+}
+
+/// A reserved connect slot (counted in `size` and `connecting`). Dropping it armed (the connect
+/// task panicked or was dropped with its runtime) gives the slot back and asks the maintenance
+/// task to re-plan, rather than spawning from inside `Drop`.
+#[must_use]
+pub(crate) struct ConnectSlot<M: Manager> {
+    shared: Arc<Shared<M>>,
+    armed: bool,
+}
+
+impl<M: Manager> Drop for ConnectSlot<M> {
+    fn drop(&mut self) {
+        if self.armed {
+            let drained = self.shared.with_state(|st| {
+                st.size -= 1;
+                st.connecting -= 1;
+                st.closed && st.size == 0
+            });
+            if drained {
+                self.shared.drained.notify_waiters();
+            }
+            self.shared.maintenance.notify_one();
+        }
+    }
+}
+
+/// Opens one connection for a reserved slot, retrying with backoff while it is still needed.
+async fn run_connect<M: Manager>(mut slot: ConnectSlot<M>, failures: u32) {
+    let shared = Arc::clone(&slot.shared);
+    let mut delay = shared.backoff(failures);
+    loop {
+        if !delay.is_zero() {
+            // Cancellation safety: the slot is released by `ConnectSlot::drop`.
+            tokio::time::sleep(delay).await;
+        }
+        let started = Instant::now();
+        let connect_timeout = shared.config.connect_timeout;
+        // Cancellation safety: as above; a half-opened connection is dropped by the manager's
+        // future.
+        let result = timeout(connect_timeout, shared.manager.connect()).await;
+        let now = Instant::now();
+        let error = match result {
+            Ok(Ok(conn)) => {
+                let live = shared.new_live(conn, now);
+                let returned = shared.with_state(|st| {
+                    st.connecting -= 1;
+                    st.in_use += 1;
+                    st.counters.created += 1;
+                    st.connect_failures = 0;
+                    st.last_connect_error = None;
+                    st.put_back(
+                        live,
+                        shared.lifo,
+                        shared.config.min_idle,
+                        shared.config.max_connecting,
+                    )
+                });
+                slot.armed = false;
+                shared.emit(&PoolEvent::Connected {
+                    duration: now.saturating_duration_since(started),
+                });
+                match returned {
+                    Returned::Idle => {}
+                    Returned::Handed(waker) => {
+                        if let Some(w) = waker {
+                            w.wake();
+                        }
+                    }
+                    Returned::Close {
+                        live,
+                        reason,
+                        plan,
+                        drained,
+                    } => shared.finish_removal(live.conn, reason, plan, drained),
+                }
+                return;
+            }
+            Ok(Err(e)) => ConnectError::Failed(Arc::new(e)),
+            Err(_) => ConnectError::TimedOut(connect_timeout),
+        };
+        let min_idle = shared.config.min_idle;
+        let (keep, failures, drained) = shared.with_state(|st| {
+            st.counters.connect_errors += 1;
+            st.connect_failures = st.connect_failures.saturating_add(1);
+            st.last_connect_error = Some(error.clone());
+            // Still needed if some waiter is not covered by the other connects in flight, or
+            // the pool is below min_idle.
+            let keep = !st.closed
+                && st.size <= st.max_size
+                && (st.waiters.len() >= st.connecting || st.size < min_idle);
+            if !keep {
+                st.size -= 1;
+                st.connecting -= 1;
+            }
+            (keep, st.connect_failures, st.closed && st.size == 0)
+        });
+        if !keep {
+            slot.armed = false;
+        }
+        shared.emit(&PoolEvent::ConnectFailed {
+            error: &error,
+            consecutive_failures: failures,
+        });
+        if drained {
+            shared.drained.notify_waiters();
+        }
+        if !keep {
+            return;
+        }
+        delay = shared.backoff(failures);
+    }
+}
