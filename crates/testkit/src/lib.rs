@@ -1,2 +1,54 @@
 //! tarn-testkit: throwaway PostgreSQL servers for tests and benches, and a fault-injecting
 //! TCP proxy.
+//!
+//! ```no_run
+//! # fn main() -> Result<(), tarn_testkit::Error> {
+//! use tarn_testkit::Role;
+//!
+//! // The server shared by this test binary (or DATABASE_URL's) and a fresh database on it.
+//! let db = tarn_testkit::test_db()?;
+//! let url = db.url(Role::Superuser);
+//! db.psql("CREATE TABLE t (id int)")?;
+//! # let _ = url;
+//! # Ok(()) }
+//! ```
+//!
+//! - [`PgServer`] runs `initdb` and `postgres` from local binaries in a temp dir (as the
+//!   `postgres` user when the tests run as root), with one role per authentication method
+//!   ([`Role`]); `stop`, `restart`, `kill` and `terminate_backends` drive fault tests, and
+//!   `Drop` (or, for the shared server, a reaper process) removes everything.
+//! - [`FaultProxy`] sits between a client and a server and adds latency, blackholes,
+//!   resets or refuses connections on command.
+//! - With the `docker` feature, a machine with a Docker engine and no local binaries gets the
+//!   official `postgres` image instead.
+
+mod binaries;
+#[cfg(feature = "docker")]
+mod docker;
+mod error;
+mod params;
+mod proxy;
+mod server;
+
+pub use error::{Error, Result};
+pub use params::{ConnParams, Role};
+pub use proxy::{FaultProxy, ProxyMode};
+pub use server::{PgServer, PgServerBuilder, TestDb};
+
+/// A fresh database on the shared server of this test binary (see [`PgServer::shared`]).
+pub fn test_db() -> Result<TestDb<'static>> {
+    PgServer::shared()?.create_database()
+}
+
+/// A private server for a test that stops, restarts or kills it; `None` (with the reason
+/// printed) when `DATABASE_URL` names a server the testkit must not control.
+pub fn controllable_server() -> Result<Option<PgServer>> {
+    if std::env::var("DATABASE_URL").is_ok_and(|u| !u.is_empty()) {
+        eprintln!(
+            "skipped: this test stops or kills its server, and DATABASE_URL names a server \
+             the testkit must not control"
+        );
+        return Ok(None);
+    }
+    PgServer::start().map(Some)
+}

@@ -1,0 +1,888 @@
+//! `PgServer`: a private PostgreSQL for a test run.
+//!
+//! # How it works
+//!
+//! `start()` makes a temp dir (`tarn-pg-XXXX`) holding `data/` (the cluster, made by `initdb`),
+//! `sock/` (the unix socket) and `postgres.log`, writes a `pg_hba.conf` with one line per
+//! authentication method, and runs `postgres` on a free loopback port with `fsync=off`
+//! (commits still reach the OS, so a killed server keeps them; only a machine crash would
+//! lose them). When the
+//! test process runs as root, `initdb` and `postgres` run as the `postgres` user (PostgreSQL
+//! refuses to run as root) and the temp dir is handed to that user.
+//!
+//! Cleanup has two layers. `Drop` stops the server and removes the dir. Because a `static`
+//! (the shared server) is never dropped, and a test binary may be killed, every server also
+//! gets a *reaper*: a tiny shell loop in its own process group that waits for the test process
+//! to exit, then stops the postmaster and removes the dir. `Drop` kills the reaper once it has
+//! cleaned up itself.
+//!
+//! Admin SQL (creating roles and databases, terminating backends) goes through `psql`, so the
+//! testkit needs no client of its own and works the same for servers it did not start.
+
+use std::fs::{self, File};
+use std::net::TcpListener;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, MutexGuard, OnceLock};
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::{self, Signal};
+use nix::unistd::{Gid, Pid, Uid, User};
+
+use crate::binaries::{self, Binaries};
+use crate::error::{Error, Result};
+use crate::params::{ConnParams, Role};
+
+/// How long a server may take to start (initdb excluded) or to stop before we give up.
+const START_TIMEOUT: Duration = Duration::from_secs(60);
+const STOP_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// A PostgreSQL server for tests: one the testkit started (and owns), or one named by
+/// `DATABASE_URL`.
+///
+/// Methods take `&self` so the per-binary shared server (a `&'static PgServer`) can be used
+/// from any test; the process handle sits behind a mutex.
+pub struct PgServer {
+    /// How to reach the server as its superuser.
+    admin: ConnParams,
+    /// `psql` (or, for containers, `docker exec ... psql`).
+    admin_cmd: AdminCommand,
+    /// The process and its files, when the testkit started the server.
+    local: Option<Mutex<Local>>,
+    /// Whether the auth-matrix roles (see [`Role`]) exist on this server.
+    auth_roles: bool,
+    #[cfg(feature = "docker")]
+    _container: Option<crate::docker::Container>,
+}
+
+/// How admin SQL reaches the server.
+#[derive(Debug, Clone)]
+pub(crate) enum AdminCommand {
+    /// Run this `psql` binary locally.
+    Psql(PathBuf),
+    /// Run `psql` inside this container, with `docker exec`.
+    #[cfg(feature = "docker")]
+    DockerExec(String),
+}
+
+/// The parts of a server the testkit started itself.
+struct Local {
+    dir: PathBuf,
+    data: PathBuf,
+    log: PathBuf,
+    bins: Binaries,
+    port: u16,
+    socket_dir: PathBuf,
+    max_connections: u32,
+    extra_config: Vec<(String, String)>,
+    run_as: Option<(Uid, Gid)>,
+    postmaster: Option<Child>,
+    reaper: Option<Child>,
+}
+
+/// Settings for a server the testkit starts.
+#[derive(Debug, Clone)]
+pub struct PgServerBuilder {
+    max_connections: u32,
+    extra_config: Vec<(String, String)>,
+}
+
+impl Default for PgServerBuilder {
+    fn default() -> Self {
+        Self {
+            max_connections: 200,
+            extra_config: Vec::new(),
+        }
+    }
+}
+
+impl PgServerBuilder {
+    /// The server's `max_connections` (default 200).
+    pub fn max_connections(mut self, n: u32) -> Self {
+        self.max_connections = n;
+        self
+    }
+
+    /// Any other server setting, passed as `-c name=value` (e.g. `log_statement`, `all`).
+    pub fn config(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.extra_config.push((name.into(), value.into()));
+        self
+    }
+
+    /// Starts the server from local binaries (or, with the `docker` feature and no local
+    /// binaries, in a container). Ignores `DATABASE_URL`: this is always a private server.
+    pub fn start(self) -> Result<PgServer> {
+        match Binaries::find() {
+            Ok(bins) => PgServer::start_local(bins, self),
+            #[cfg(feature = "docker")]
+            Err(_) => crate::docker::start(self.max_connections),
+            #[cfg(not(feature = "docker"))]
+            Err(e) => Err(e),
+        }
+    }
+}
+
+static SHARED: OnceLock<std::result::Result<PgServer, String>> = OnceLock::new();
+static DB_COUNTER: AtomicU64 = AtomicU64::new(0);
+
+impl PgServer {
+    /// Settings for a private server.
+    pub fn builder() -> PgServerBuilder {
+        PgServerBuilder::default()
+    }
+
+    /// Starts a private server with default settings. Use this (not [`PgServer::shared`]) in
+    /// tests that stop, restart or kill the server.
+    pub fn start() -> Result<PgServer> {
+        Self::builder().start()
+    }
+
+    /// The server shared by every test in this test binary: `DATABASE_URL`'s server when that
+    /// is set, otherwise a private server started on first use and removed when the process
+    /// exits. Give each test its own database with [`PgServer::create_database`].
+    pub fn shared() -> Result<&'static PgServer> {
+        SHARED
+            .get_or_init(|| match std::env::var("DATABASE_URL") {
+                Ok(url) if !url.is_empty() => Self::external(&url).map_err(|e| e.to_string()),
+                _ => Self::start().map_err(|e| e.to_string()),
+            })
+            .as_ref()
+            .map_err(|e| Error::msg(format!("the shared test server did not start: {e}")))
+    }
+
+    /// A server named by a URL (`postgres://user:pass@host:port/db`; `?host=/dir` for a unix
+    /// socket). The testkit controls nothing about it: `stop`, `restart` and `kill` fail with
+    /// an error for which [`Error::is_unsupported`] is true.
+    pub fn external(url: &str) -> Result<PgServer> {
+        let admin = parse_url(url)?;
+        Ok(PgServer {
+            admin,
+            admin_cmd: AdminCommand::Psql(binaries::find_psql()?),
+            local: None,
+            auth_roles: false,
+            #[cfg(feature = "docker")]
+            _container: None,
+        })
+    }
+
+    #[cfg(feature = "docker")]
+    pub(crate) fn from_container(
+        admin: ConnParams,
+        container: crate::docker::Container,
+    ) -> PgServer {
+        PgServer {
+            admin,
+            admin_cmd: AdminCommand::DockerExec(container.id()),
+            local: None,
+            auth_roles: false,
+            _container: Some(container),
+        }
+    }
+
+    fn start_local(bins: Binaries, settings: PgServerBuilder) -> Result<PgServer> {
+        let run_as = if nix::unistd::geteuid().is_root() {
+            let user = User::from_name("postgres").ok().flatten().ok_or_else(|| {
+                Error::msg(
+                    "the tests run as root, PostgreSQL refuses to run as root, and there is \
+                         no `postgres` user to run it as: create one (`useradd --system postgres`, \
+                         or install the postgresql package, which does) or run as a normal user",
+                )
+            })?;
+            Some((user.uid, user.gid))
+        } else {
+            None
+        };
+
+        let dir = tempfile::Builder::new()
+            .prefix("tarn-pg-")
+            .tempdir()
+            .map_err(|e| Error::io("could not create a temp dir for the test server", e))?
+            .keep();
+        let socket_dir = dir.join("sock");
+        let data = dir.join("data");
+        let log = dir.join("postgres.log");
+        let prepare = || -> std::io::Result<()> {
+            fs::create_dir(&socket_dir)?;
+            File::create(&log)?;
+            if let Some((uid, gid)) = run_as {
+                for path in [&dir, &socket_dir, &log] {
+                    std::os::unix::fs::chown(path, Some(uid.as_raw()), Some(gid.as_raw()))?;
+                }
+            }
+            Ok(())
+        };
+        if let Err(e) = prepare() {
+            let _ = fs::remove_dir_all(&dir);
+            return Err(Error::io(
+                format!("could not prepare the test server's dir {}", dir.display()),
+                e,
+            ));
+        }
+        let mut local = Local {
+            dir: dir.clone(),
+            data,
+            log,
+            bins,
+            port: 0,
+            socket_dir: socket_dir.clone(),
+            max_connections: settings.max_connections,
+            extra_config: settings.extra_config,
+            run_as,
+            postmaster: None,
+            reaper: None,
+        };
+        // From here on `local` owns the dir: its Drop removes it on every early return.
+        local.spawn_reaper()?;
+        local.initdb()?;
+        local.start_on_free_port()?;
+
+        let server = PgServer {
+            admin: ConnParams {
+                host: "127.0.0.1".into(),
+                port: local.port,
+                socket_dir: Some(socket_dir),
+                user: Role::Superuser.user().into(),
+                password: None,
+                dbname: "postgres".into(),
+            },
+            admin_cmd: AdminCommand::Psql(local.bins.psql.clone()),
+            local: Some(Mutex::new(local)),
+            auth_roles: true,
+            #[cfg(feature = "docker")]
+            _container: None,
+        };
+        server.create_auth_roles()?;
+        Ok(server)
+    }
+
+    fn create_auth_roles(&self) -> Result<()> {
+        let mut sql = String::new();
+        for role in [Role::Cleartext, Role::Scram, Role::Md5] {
+            let encryption = if role == Role::Md5 {
+                "md5"
+            } else {
+                "scram-sha-256"
+            };
+            sql.push_str(&format!(
+                "SET password_encryption = '{encryption}'; CREATE ROLE {} LOGIN PASSWORD '{}'; ",
+                role.user(),
+                role.password().unwrap_or_default()
+            ));
+        }
+        self.psql("postgres", &sql).map(drop)
+    }
+
+    /// Connection parameters for `role` on `dbname`.
+    ///
+    /// For a server given by `DATABASE_URL`, [`Role::Superuser`] means the URL's user.
+    pub fn params(&self, role: Role, dbname: &str) -> ConnParams {
+        let mut params = self.admin.clone();
+        params.dbname = dbname.into();
+        if role != Role::Superuser {
+            params.user = role.user().into();
+            params.password = role.password().map(Into::into);
+        }
+        params
+    }
+
+    /// A `postgres://` URL for the superuser on the `postgres` database (or `DATABASE_URL`'s).
+    pub fn url(&self) -> String {
+        self.admin.url()
+    }
+
+    /// The loopback host the server listens on.
+    pub fn host(&self) -> &str {
+        &self.admin.host
+    }
+
+    /// The server's TCP port (kept across `restart`).
+    pub fn port(&self) -> u16 {
+        self.admin.port
+    }
+
+    /// The directory holding the server's unix socket, when it has one.
+    pub fn socket_dir(&self) -> Option<&Path> {
+        self.admin.socket_dir.as_deref()
+    }
+
+    /// True when the auth-matrix roles ([`Role`]) exist here, i.e. the testkit made the server.
+    pub fn has_auth_roles(&self) -> bool {
+        self.auth_roles
+    }
+
+    /// True when the testkit controls the process: `stop`, `restart` and `kill` work.
+    pub fn is_controllable(&self) -> bool {
+        self.local.is_some()
+    }
+
+    /// The server log, for servers the testkit started.
+    pub fn log_path(&self) -> Option<PathBuf> {
+        self.local().ok().map(|l| l.log.clone())
+    }
+
+    /// The temp dir holding data, socket and log, for servers the testkit started.
+    pub fn dir(&self) -> Option<PathBuf> {
+        self.local().ok().map(|l| l.dir.clone())
+    }
+
+    /// The postmaster's process id while it runs, for servers the testkit started.
+    pub fn pid(&self) -> Option<u32> {
+        self.local()
+            .ok()
+            .and_then(|l| l.postmaster.as_ref().map(Child::id))
+    }
+
+    /// Runs SQL as the superuser on `dbname` through `psql` and returns its unaligned,
+    /// tuples-only output (fields separated by `|`, one row a line).
+    pub fn psql(&self, dbname: &str, sql: &str) -> Result<String> {
+        self.psql_as(&self.params(Role::Superuser, dbname), sql)
+    }
+
+    /// Runs SQL through `psql` with these parameters (the unix socket when `socket_dir` is
+    /// set, TCP otherwise), e.g. to check that a role's password is accepted.
+    pub fn psql_as(&self, params: &ConnParams, sql: &str) -> Result<String> {
+        let mut cmd = self.psql_command(params);
+        cmd.args(["-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-c", sql])
+            .stdin(Stdio::null());
+        let out = cmd
+            .output()
+            .map_err(|e| Error::io(format!("could not run psql ({:?})", self.admin_cmd), e))?;
+        if !out.status.success() {
+            let err = Error::msg(format!(
+                "psql as {} on database {:?} failed running {sql:?}: {}",
+                params.user,
+                params.dbname,
+                String::from_utf8_lossy(&out.stderr).trim()
+            ));
+            return Err(match self.log_path() {
+                Some(log) => err.with_log(&log),
+                None => err,
+            });
+        }
+        Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
+    }
+
+    /// A `psql` command that connects with these parameters (through the environment, so the
+    /// password is not on the command line); add arguments and run it. Useful for holding a
+    /// session open from another process.
+    pub fn psql_command(&self, params: &ConnParams) -> Command {
+        match &self.admin_cmd {
+            AdminCommand::Psql(psql) => {
+                let mut cmd = Command::new(psql);
+                for var in [
+                    "PGHOST",
+                    "PGHOSTADDR",
+                    "PGPORT",
+                    "PGUSER",
+                    "PGDATABASE",
+                    "PGPASSWORD",
+                    "PGSERVICE",
+                    "PGOPTIONS",
+                    "PGSSLMODE",
+                    "PGAPPNAME",
+                ] {
+                    cmd.env_remove(var);
+                }
+                let host = match &params.socket_dir {
+                    Some(dir) => dir.display().to_string(),
+                    None => params.host.clone(),
+                };
+                cmd.env("PGHOST", host)
+                    .env("PGPORT", params.port.to_string())
+                    .env("PGUSER", &params.user)
+                    .env("PGDATABASE", &params.dbname)
+                    .env("PGCONNECT_TIMEOUT", "10");
+                if let Some(password) = &params.password {
+                    cmd.env("PGPASSWORD", password);
+                }
+                cmd
+            }
+            #[cfg(feature = "docker")]
+            AdminCommand::DockerExec(id) => {
+                let mut cmd = Command::new("docker");
+                cmd.args([
+                    "exec",
+                    "-i",
+                    id,
+                    "psql",
+                    "-U",
+                    &params.user,
+                    "-d",
+                    &params.dbname,
+                ]);
+                cmd
+            }
+        }
+    }
+
+    /// Creates a fresh, empty database for one test. Databases on a server the testkit started
+    /// vanish with it; on a `DATABASE_URL` server the returned guard drops the database.
+    pub fn create_database(&self) -> Result<TestDb<'_>> {
+        let name = format!(
+            "tarn_test_{}_{}",
+            std::process::id(),
+            DB_COUNTER.fetch_add(1, Ordering::Relaxed)
+        );
+        self.psql("postgres", &format!("CREATE DATABASE {name}"))?;
+        Ok(TestDb { server: self, name })
+    }
+
+    /// Terminates every backend whose `application_name` is `application_name` and returns how
+    /// many there were.
+    pub fn terminate_backends(&self, application_name: &str) -> Result<u64> {
+        let out = self.psql(
+            "postgres",
+            &format!(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity \
+                 WHERE application_name = {}",
+                quote_literal(application_name)
+            ),
+        )?;
+        parse_count(&out)
+    }
+
+    /// How many backends have this `application_name` right now.
+    pub fn count_backends(&self, application_name: &str) -> Result<u64> {
+        let out = self.psql(
+            "postgres",
+            &format!(
+                "SELECT count(*) FROM pg_stat_activity WHERE application_name = {}",
+                quote_literal(application_name)
+            ),
+        )?;
+        parse_count(&out)
+    }
+
+    /// Stops the server (fast shutdown: open sessions are ended). Data stays for `restart`.
+    pub fn stop(&self) -> Result<()> {
+        self.local()?.stop()
+    }
+
+    /// Starts a stopped (or killed) server again on the same port with the same data. A
+    /// running server is stopped first.
+    pub fn restart(&self) -> Result<()> {
+        let mut local = self.local()?;
+        local.stop()?;
+        local.start_on_same_port()
+    }
+
+    /// Kills the postmaster with SIGKILL, as a crash would. `restart` recovers.
+    pub fn kill(&self) -> Result<()> {
+        let mut local = self.local()?;
+        if let Some(mut child) = local.postmaster.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        Ok(())
+    }
+
+    fn local(&self) -> Result<MutexGuard<'_, Local>> {
+        let local = self
+            .local
+            .as_ref()
+            .ok_or_else(|| Error::unsupported("stop, restart and kill"))?;
+        // A test that panicked while holding the lock leaves the state consistent (every
+        // operation completes its own bookkeeping before it can fail), so poison is ignored.
+        Ok(local.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+}
+
+impl std::fmt::Debug for PgServer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PgServer")
+            .field("admin", &self.admin)
+            .field("controllable", &self.is_controllable())
+            .field("dir", &self.dir())
+            .finish()
+    }
+}
+
+impl Local {
+    /// Spawns the reaper: waits for this process to exit, then stops the postmaster (whatever
+    /// its pid is by then, from `postmaster.pid`) and removes the dir.
+    fn spawn_reaper(&mut self) -> Result<()> {
+        const SCRIPT: &str = r#"
+parent=$1; dir=$2
+while kill -0 "$parent" 2>/dev/null; do sleep 0.2; done
+pid=$(head -n 1 "$dir/data/postmaster.pid" 2>/dev/null)
+if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
+  kill -INT "$pid" 2>/dev/null
+  i=0
+  while kill -0 "$pid" 2>/dev/null && [ "$i" -lt 100 ]; do sleep 0.1; i=$((i+1)); done
+  kill -KILL "$pid" 2>/dev/null
+fi
+rm -rf "$dir"
+"#;
+        let child = Command::new("sh")
+            .arg("-c")
+            .arg(SCRIPT)
+            .arg("tarn-pg-reaper")
+            .arg(std::process::id().to_string())
+            .arg(&self.dir)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            // Its own process group: a Ctrl-C aimed at the test run must not stop the cleanup.
+            .process_group(0)
+            .spawn()
+            .map_err(|e| Error::io("could not start the test server's reaper (sh)", e))?;
+        self.reaper = Some(child);
+        Ok(())
+    }
+
+    fn command(&self, program: &Path) -> Command {
+        let mut cmd = Command::new(program);
+        cmd.current_dir(&self.dir).stdin(Stdio::null());
+        for var in [
+            "PGDATA",
+            "PGHOST",
+            "PGPORT",
+            "PGUSER",
+            "PGDATABASE",
+            "PGOPTIONS",
+        ] {
+            cmd.env_remove(var);
+        }
+        if let Some((uid, gid)) = self.run_as {
+            cmd.uid(uid.as_raw()).gid(gid.as_raw());
+        }
+        cmd
+    }
+
+    fn log_file(&self) -> Result<File> {
+        File::options()
+            .append(true)
+            .open(&self.log)
+            .map_err(|e| Error::io(format!("could not open {}", self.log.display()), e))
+    }
+
+    fn initdb(&self) -> Result<()> {
+        let log = self.log_file()?;
+        let status = self
+            .command(&self.bins.initdb)
+            .arg("-D")
+            .arg(&self.data)
+            .args([
+                "-U",
+                "postgres",
+                "-A",
+                "trust",
+                "-E",
+                "UTF8",
+                "--locale=C",
+                "-N",
+            ])
+            .stdout(log.try_clone().map_err(|e| Error::io("dup log", e))?)
+            .stderr(log)
+            .status()
+            .map_err(|e| {
+                Error::io(format!("could not run {}", self.bins.initdb.display()), e)
+                    .with_log(&self.log)
+            })?;
+        if !status.success() {
+            return Err(Error::msg(format!("initdb failed ({status})")).with_log(&self.log));
+        }
+        let mut hba = String::from("# Written by tarn-testkit: one role per auth method.\n");
+        for kind in ["local all", "host all"] {
+            let addr = if kind == "host all" {
+                " 127.0.0.1/32"
+            } else {
+                ""
+            };
+            for role in [Role::Cleartext, Role::Md5, Role::Scram] {
+                hba.push_str(&format!("{kind} {}{addr} {}\n", role.user(), role.method()));
+            }
+            hba.push_str(&format!("{kind} all{addr} trust\n"));
+        }
+        hba.push_str("host all all ::1/128 trust\n");
+        fs::write(self.data.join("pg_hba.conf"), hba)
+            .map_err(|e| Error::io("could not write pg_hba.conf", e))
+    }
+
+    fn start_on_free_port(&mut self) -> Result<()> {
+        let mut last = None;
+        // Another process may take the free port between our probe and the server's bind.
+        for _ in 0..5 {
+            self.port = free_port()?;
+            match self.spawn_postmaster() {
+                Ok(()) => return Ok(()),
+                Err(e) if self.log_tail_contains("could not bind") => last = Some(e),
+                Err(e) => return Err(e),
+            }
+        }
+        Err(last.unwrap_or_else(|| Error::msg("no free port")))
+    }
+
+    fn start_on_same_port(&mut self) -> Result<()> {
+        let deadline = Instant::now() + START_TIMEOUT;
+        loop {
+            match self.spawn_postmaster() {
+                Ok(()) => return Ok(()),
+                // After a kill, the old backends may hold the shared memory for a moment.
+                Err(_)
+                    if Instant::now() < deadline
+                        && (self.log_tail_contains("pre-existing shared memory block")
+                            || self.log_tail_contains("could not bind")) =>
+                {
+                    std::thread::sleep(Duration::from_millis(100));
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    fn log_tail_contains(&self, needle: &str) -> bool {
+        fs::read_to_string(&self.log)
+            .map(|text| {
+                let start = text.len().saturating_sub(2000);
+                text.get(start..).unwrap_or(&text).contains(needle)
+            })
+            .unwrap_or(false)
+    }
+
+    fn spawn_postmaster(&mut self) -> Result<()> {
+        let log = self.log_file()?;
+        let mut cmd = self.command(&self.bins.postgres);
+        cmd.arg("-D")
+            .arg(&self.data)
+            .arg("-p")
+            .arg(self.port.to_string())
+            .arg("-k")
+            .arg(&self.socket_dir);
+        let mut settings = vec![
+            ("listen_addresses".to_owned(), "127.0.0.1".to_owned()),
+            ("fsync".into(), "off".into()),
+            ("full_page_writes".into(), "off".into()),
+            ("max_connections".into(), self.max_connections.to_string()),
+        ];
+        settings.extend(self.extra_config.iter().cloned());
+        for (name, value) in settings {
+            cmd.arg("-c").arg(format!("{name}={value}"));
+        }
+        let child = cmd
+            .stdout(log.try_clone().map_err(|e| Error::io("dup log", e))?)
+            .stderr(log)
+            // Not in the test run's process group: the testkit decides when it stops.
+            .process_group(0)
+            .spawn()
+            .map_err(|e| Error::io(format!("could not run {}", self.bins.postgres.display()), e))?;
+        self.postmaster = Some(child);
+        self.wait_ready()
+    }
+
+    /// Waits for `postmaster.pid` to name our process and say `ready`.
+    fn wait_ready(&mut self) -> Result<()> {
+        let deadline = Instant::now() + START_TIMEOUT;
+        let pidfile = self.data.join("postmaster.pid");
+        loop {
+            let Some(child) = self.postmaster.as_mut() else {
+                return Err(Error::msg("the server is not running"));
+            };
+            if let Ok(Some(status)) = child.try_wait() {
+                self.postmaster = None;
+                return Err(
+                    Error::msg(format!("postgres exited during start-up ({status})"))
+                        .with_log(&self.log),
+                );
+            }
+            if let Ok(text) = fs::read_to_string(&pidfile) {
+                let mut lines = text.lines();
+                let pid_matches = lines.next().map(str::trim) == Some(&child.id().to_string());
+                if pid_matches && lines.nth(6).map(str::trim) == Some("ready") {
+                    return Ok(());
+                }
+            }
+            if Instant::now() > deadline {
+                return Err(Error::msg(format!(
+                    "postgres did not become ready within {START_TIMEOUT:?}"
+                ))
+                .with_log(&self.log));
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    fn stop(&mut self) -> Result<()> {
+        let Some(mut child) = self.postmaster.take() else {
+            return Ok(());
+        };
+        if let Ok(Some(_)) = child.try_wait() {
+            return Ok(());
+        }
+        let pid = Pid::from_raw(child.id() as i32);
+        // SIGINT is PostgreSQL's "fast" shutdown: sessions are ended, no crash recovery later.
+        let _ = signal::kill(pid, Signal::SIGINT);
+        let deadline = Instant::now() + STOP_TIMEOUT;
+        loop {
+            match child.try_wait() {
+                Ok(Some(_)) => return Ok(()),
+                Ok(None) if Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(10))
+                }
+                _ => {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    return Err(Error::msg(format!(
+                        "postgres did not stop within {STOP_TIMEOUT:?}; killed it"
+                    ))
+                    .with_log(&self.log));
+                }
+            }
+        }
+    }
+}
+
+impl Drop for Local {
+    fn drop(&mut self) {
+        if let Err(e) = self.stop() {
+            eprintln!("tarn-testkit: {e}");
+        }
+        if let Err(e) = fs::remove_dir_all(&self.dir)
+            && e.kind() != std::io::ErrorKind::NotFound
+        {
+            eprintln!("tarn-testkit: could not remove {}: {e}", self.dir.display());
+        }
+        if let Some(mut reaper) = self.reaper.take() {
+            let _ = reaper.kill();
+            let _ = reaper.wait();
+        }
+    }
+}
+
+/// A database of its own for one test, on a [`PgServer`].
+#[derive(Debug)]
+pub struct TestDb<'a> {
+    server: &'a PgServer,
+    name: String,
+}
+
+impl<'a> TestDb<'a> {
+    /// The database's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The server it lives on.
+    pub fn server(&self) -> &'a PgServer {
+        self.server
+    }
+
+    /// Connection parameters for `role` on this database.
+    pub fn params(&self, role: Role) -> ConnParams {
+        self.server.params(role, &self.name)
+    }
+
+    /// A `postgres://` URL for `role` on this database.
+    pub fn url(&self, role: Role) -> String {
+        self.params(role).url()
+    }
+
+    /// Runs SQL as the superuser on this database through `psql`.
+    pub fn psql(&self, sql: &str) -> Result<String> {
+        self.server.psql(&self.name, sql)
+    }
+}
+
+impl Drop for TestDb<'_> {
+    fn drop(&mut self) {
+        // A server the testkit started is removed whole; only someone else's server needs
+        // tidying.
+        if self.server.is_controllable() {
+            return;
+        }
+        if let Err(e) = self.server.psql(
+            "postgres",
+            &format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name),
+        ) {
+            eprintln!("tarn-testkit: could not drop {}: {e}", self.name);
+        }
+    }
+}
+
+fn free_port() -> Result<u16> {
+    let listener = TcpListener::bind("127.0.0.1:0")
+        .map_err(|e| Error::io("could not find a free loopback port", e))?;
+    listener
+        .local_addr()
+        .map(|a| a.port())
+        .map_err(|e| Error::io("could not find a free loopback port", e))
+}
+
+fn quote_literal(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "''"))
+}
+
+fn parse_count(out: &str) -> Result<u64> {
+    out.trim()
+        .parse()
+        .map_err(|_| Error::msg(format!("expected a count from psql, got {out:?}")))
+}
+
+/// Parses `postgres://user:pass@host:port/db?host=/socket/dir` into parameters.
+fn parse_url(raw: &str) -> Result<ConnParams> {
+    let bad = |why: &str| Error::msg(format!("DATABASE_URL is not a usable postgres URL: {why}"));
+    let url = url::Url::parse(raw).map_err(|e| bad(&e.to_string()))?;
+    if !matches!(url.scheme(), "postgres" | "postgresql") {
+        return Err(bad("the scheme must be postgres:// or postgresql://"));
+    }
+    let decode = |s: &str| {
+        url::form_urlencoded::parse(format!("x={s}").as_bytes())
+            .next()
+            .map(|(_, v)| v.into_owned())
+            .unwrap_or_default()
+    };
+    let user = match url.username() {
+        "" => "postgres".to_owned(),
+        u => decode(u),
+    };
+    let socket_dir = url
+        .query_pairs()
+        .find(|(k, _)| k == "host")
+        .map(|(_, v)| PathBuf::from(v.into_owned()));
+    let dbname = match url.path().trim_start_matches('/') {
+        "" => user.clone(),
+        db => decode(db),
+    };
+    Ok(ConnParams {
+        host: url.host_str().unwrap_or("localhost").to_owned(),
+        port: url.port().unwrap_or(5432),
+        socket_dir,
+        password: url.password().map(decode),
+        user,
+        dbname,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_database_urls() {
+        let p = parse_url("postgres://app:s%40cret@db.internal:6432/app_db").unwrap();
+        assert_eq!(p.user, "app");
+        assert_eq!(p.password.as_deref(), Some("s@cret"));
+        assert_eq!((p.host.as_str(), p.port), ("db.internal", 6432));
+        assert_eq!(p.dbname, "app_db");
+        let p = parse_url("postgresql://localhost?host=/run/postgresql").unwrap();
+        assert_eq!(p.socket_dir.as_deref(), Some(Path::new("/run/postgresql")));
+        assert_eq!(
+            (p.user.as_str(), p.dbname.as_str(), p.port),
+            ("postgres", "postgres", 5432)
+        );
+        assert!(
+            parse_url("mysql://x")
+                .unwrap_err()
+                .to_string()
+                .contains("DATABASE_URL")
+        );
+    }
+
+    #[test]
+    fn debug_hides_passwords() {
+        let p = parse_url("postgres://app:hunter2@localhost/app").unwrap();
+        assert!(!format!("{p:?}").contains("hunter2"));
+    }
+}

@@ -1,0 +1,339 @@
+//! The testkit's own tests: servers start, authenticate each role by its method, survive
+//! restart and kill, clean up after themselves; the proxy's switches do what they say.
+
+use std::path::Path;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use tarn_testkit::{FaultProxy, PgServer, ProxyMode, Role};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+fn process_alive(pid: u32) -> bool {
+    Path::new(&format!("/proc/{pid}")).exists()
+        && !std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .is_ok_and(|s| s.split_whitespace().nth(2) == Some("Z"))
+}
+
+fn private() -> Option<PgServer> {
+    tarn_testkit::controllable_server().expect("a private server starts")
+}
+
+#[test]
+fn two_servers_run_at_once() {
+    let (Some(a), Some(b)) = (private(), private()) else {
+        return;
+    };
+    assert_ne!(a.port(), b.port());
+    a.psql("postgres", "CREATE TABLE only_in_a (x int)")
+        .unwrap();
+    assert_eq!(
+        a.psql(
+            "postgres",
+            "SELECT count(*) FROM pg_tables WHERE tablename = 'only_in_a'"
+        )
+        .unwrap(),
+        "1"
+    );
+    assert_eq!(
+        b.psql(
+            "postgres",
+            "SELECT count(*) FROM pg_tables WHERE tablename = 'only_in_a'"
+        )
+        .unwrap(),
+        "0"
+    );
+}
+
+#[test]
+fn each_role_authenticates_by_its_method_over_tcp_and_unix_socket() {
+    let server = PgServer::shared().unwrap();
+    if !server.has_auth_roles() {
+        eprintln!("skipped: the auth roles exist only on servers the testkit starts");
+        return;
+    }
+    for role in Role::ALL {
+        for tcp in [true, false] {
+            let mut params = server.params(role, "postgres");
+            if tcp {
+                params.socket_dir = None;
+            }
+            let who = server
+                .psql_as(&params, "SELECT current_user")
+                .unwrap_or_else(|e| {
+                    panic!("{role:?} (tcp: {tcp}) with the right password was refused: {e}")
+                });
+            assert_eq!(who, role.user());
+            if role.password().is_some() {
+                params.password = Some("wrong".into());
+                let err = server
+                    .psql_as(&params, "SELECT 1")
+                    .expect_err("a wrong password must be refused");
+                assert!(
+                    err.to_string().contains("password authentication failed"),
+                    "{role:?} (tcp: {tcp}): {err}"
+                );
+            }
+        }
+    }
+    // The hba lines really bind each role to its method: the md5 role's stored secret is md5.
+    let stored = server
+        .psql("postgres", "SELECT rolname, left(rolpassword, 3) FROM pg_authid WHERE rolname LIKE '%_user' ORDER BY 1")
+        .unwrap();
+    assert_eq!(stored, "md5_user|md5\npass_user|SCR\nscram_user|SCR");
+}
+
+#[test]
+fn test_databases_are_isolated() {
+    let a = tarn_testkit::test_db().unwrap();
+    let b = tarn_testkit::test_db().unwrap();
+    assert_ne!(a.name(), b.name());
+    a.psql("CREATE TABLE t (x int); INSERT INTO t VALUES (1)")
+        .unwrap();
+    assert_eq!(a.psql("SELECT count(*) FROM t").unwrap(), "1");
+    assert!(b.psql("SELECT count(*) FROM t").is_err());
+    assert!(a.url(Role::Superuser).ends_with(&format!("/{}", a.name())));
+}
+
+#[test]
+fn restart_keeps_data_and_port() {
+    let Some(server) = private() else { return };
+    let port = server.port();
+    server
+        .psql(
+            "postgres",
+            "CREATE TABLE kept (x int); INSERT INTO kept VALUES (42)",
+        )
+        .unwrap();
+    server.stop().unwrap();
+    assert!(
+        server.psql("postgres", "SELECT 1").is_err(),
+        "a stopped server answers"
+    );
+    server.restart().unwrap();
+    assert_eq!(server.port(), port);
+    assert_eq!(server.psql("postgres", "SELECT x FROM kept").unwrap(), "42");
+}
+
+#[test]
+fn kill_then_restart_recovers() {
+    let Some(server) = private() else { return };
+    server
+        .psql(
+            "postgres",
+            "CREATE TABLE survived (x int); INSERT INTO survived VALUES (7)",
+        )
+        .unwrap();
+    let pid = server.pid().unwrap();
+    server.kill().unwrap();
+    assert!(!process_alive(pid), "postmaster {pid} survived SIGKILL");
+    assert!(server.psql("postgres", "SELECT 1").is_err());
+    server.restart().unwrap();
+    assert_eq!(
+        server.psql("postgres", "SELECT x FROM survived").unwrap(),
+        "7"
+    );
+}
+
+#[test]
+fn terminate_backends_ends_sessions_by_application_name() {
+    let db = tarn_testkit::test_db().unwrap();
+    let server = db.server();
+    let mut session = server
+        .psql_command(&db.params(Role::Superuser))
+        .env("PGAPPNAME", "testkit_victim")
+        .args(["-X", "-c", "SELECT pg_sleep(60)"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while server.count_backends("testkit_victim").unwrap() == 0 {
+        assert!(Instant::now() < deadline, "the session never showed up");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(server.terminate_backends("testkit_victim").unwrap(), 1);
+    let status = session.wait().unwrap();
+    assert!(
+        !status.success(),
+        "psql should fail when its backend is terminated"
+    );
+    assert_eq!(server.count_backends("testkit_victim").unwrap(), 0);
+}
+
+#[test]
+fn drop_stops_the_server_and_removes_its_dir() {
+    let Some(server) = private() else { return };
+    let pid = server.pid().unwrap();
+    let dir = server.dir().unwrap();
+    assert!(dir.join("data").is_dir());
+    assert!(process_alive(pid));
+    drop(server);
+    assert!(!process_alive(pid), "postmaster {pid} outlived Drop");
+    assert!(!dir.exists(), "{} outlived Drop", dir.display());
+}
+
+#[test]
+fn the_shared_server_is_removed_when_its_process_exits() {
+    if std::env::var("DATABASE_URL").is_ok_and(|u| !u.is_empty()) {
+        eprintln!("skipped: with DATABASE_URL no server is started");
+        return;
+    }
+    // `tarn-pg check` starts the shared server and exits without dropping it, like a test
+    // binary: only the reaper is left to clean up.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_tarn-pg"))
+        .arg("check")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let field = |name: &str| {
+        stdout
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("{name}=")))
+            .unwrap_or_else(|| panic!("no {name} in {stdout}"))
+            .to_owned()
+    };
+    let pid: u32 = field("pid").parse().unwrap();
+    let dir = field("dir");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while process_alive(pid) || Path::new(&dir).exists() {
+        assert!(
+            Instant::now() < deadline,
+            "20 s after its process exited, the shared server (pid {pid}, dir {dir}) is still there"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// An SSLRequest: the smallest message a PostgreSQL server answers (with `N`, no TLS here).
+const SSL_REQUEST: [u8; 8] = [0, 0, 0, 8, 0x04, 0xd2, 0x16, 0x2f];
+
+async fn ssl_request(stream: &mut TcpStream) -> std::io::Result<u8> {
+    stream.write_all(&SSL_REQUEST).await?;
+    let mut answer = [0u8; 1];
+    stream.read_exact(&mut answer).await?;
+    Ok(answer[0])
+}
+
+fn server_addr() -> std::net::SocketAddr {
+    let server = PgServer::shared().unwrap();
+    format!("{}:{}", server.host(), server.port())
+        .parse()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn proxy_passes_delays_and_counts() {
+    let proxy = FaultProxy::start(server_addr()).await.unwrap();
+    let mut a = TcpStream::connect(proxy.addr()).await.unwrap();
+    assert_eq!(ssl_request(&mut a).await.unwrap(), b'N');
+
+    let delay = Duration::from_millis(100);
+    proxy.set_mode(ProxyMode::Delay(delay));
+    let mut b = TcpStream::connect(proxy.addr()).await.unwrap();
+    let started = Instant::now();
+    assert_eq!(ssl_request(&mut b).await.unwrap(), b'N');
+    // Both directions are delayed.
+    assert!(started.elapsed() >= 2 * delay, "{:?}", started.elapsed());
+    assert_eq!(proxy.connections_seen(), 2);
+    assert_eq!(proxy.open_connections(), 2);
+}
+
+#[tokio::test]
+async fn proxy_blackhole_holds_connections_open_without_answering() {
+    let proxy = FaultProxy::start(server_addr()).await.unwrap();
+    proxy.set_mode(ProxyMode::Blackhole);
+    let mut stream = TcpStream::connect(proxy.addr()).await.unwrap();
+    stream.write_all(&SSL_REQUEST).await.unwrap();
+    let mut answer = [0u8; 1];
+    // Neither an answer nor a close: the read is still pending when we give up on it.
+    let read = tokio::time::timeout(Duration::from_millis(300), stream.read(&mut answer)).await;
+    assert!(read.is_err(), "the blackhole answered or closed: {read:?}");
+    assert_eq!(proxy.open_connections(), 1);
+
+    // An already open connection goes silent too once the mode flips.
+    proxy.set_mode(ProxyMode::Pass);
+    let mut open = TcpStream::connect(proxy.addr()).await.unwrap();
+    assert_eq!(ssl_request(&mut open).await.unwrap(), b'N');
+    proxy.set_mode(ProxyMode::Blackhole);
+    open.write_all(&SSL_REQUEST).await.unwrap();
+    let read = tokio::time::timeout(Duration::from_millis(300), open.read(&mut answer)).await;
+    assert!(
+        read.is_err(),
+        "an open connection still got through: {read:?}"
+    );
+}
+
+#[tokio::test]
+async fn proxy_resets_open_connections() {
+    let proxy = FaultProxy::start(server_addr()).await.unwrap();
+    let mut stream = TcpStream::connect(proxy.addr()).await.unwrap();
+    assert_eq!(ssl_request(&mut stream).await.unwrap(), b'N');
+    proxy.reset_all();
+    let mut buf = [0u8; 1];
+    let read = tokio::time::timeout(Duration::from_secs(5), stream.read(&mut buf))
+        .await
+        .expect("a reset connection must not hang");
+    match read {
+        Err(e) => assert_eq!(e.kind(), std::io::ErrorKind::ConnectionReset),
+        Ok(n) => panic!("expected a reset, read {n} bytes"),
+    }
+    // The proxy itself still works.
+    let mut again = TcpStream::connect(proxy.addr()).await.unwrap();
+    assert_eq!(ssl_request(&mut again).await.unwrap(), b'N');
+}
+
+#[tokio::test]
+async fn proxy_refuses_then_accepts_again() {
+    let proxy = FaultProxy::start(server_addr()).await.unwrap();
+    proxy.set_mode(ProxyMode::Refuse);
+    // The switch is applied by the accept task; give it a moment to close the listener.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        match TcpStream::connect(proxy.addr()).await {
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => break,
+            // A connect that raced the switch sat in the closing listener's backlog.
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => {}
+            Err(e) => panic!("expected a refused connect, got {e}"),
+            Ok(_) => {
+                assert!(Instant::now() < deadline, "connects are still accepted");
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        }
+    }
+    proxy.set_mode(ProxyMode::Pass);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let mut stream = loop {
+        match TcpStream::connect(proxy.addr()).await {
+            Ok(s) => break s,
+            Err(_) if Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(10)).await
+            }
+            Err(e) => panic!("the proxy did not listen again: {e}"),
+        }
+    };
+    assert_eq!(ssl_request(&mut stream).await.unwrap(), b'N');
+}
+
+#[test]
+fn missing_binaries_give_an_error_that_says_how_to_install_them() {
+    // A child process, so TARN_PG_BIN and PATH can be changed without touching other tests.
+    if std::env::var("TARN_TESTKIT_CHILD").is_ok() {
+        return;
+    }
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_tarn-pg"))
+        .arg("up")
+        .env("TARN_PG_BIN", "/nonexistent")
+        .env_remove("DATABASE_URL")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("TARN_PG_BIN=/nonexistent"), "{stderr}");
+    assert!(stderr.contains("apt-get install postgresql"), "{stderr}");
+}
