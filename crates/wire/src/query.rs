@@ -60,12 +60,24 @@ impl Connection {
     /// Dropping the future leaves `needs_drain()` true; the next call drains first.
     pub async fn simple_query(&mut self, sql: &str) -> Result<Vec<SimpleQueryMessage>, Error> {
         self.begin().await?;
-        frontend::query(sql, &mut self.framed.write_buf).map_err(|e| {
+        // Statements the cache evicted are closed first, in the same write: Close* + Sync
+        // (owing one more ReadyForQuery) ahead of the Query.
+        let mut syncs = 1;
+        if !self.pending_closes.is_empty() {
+            if let Err(e) = self.encode_closes() {
+                self.framed.write_buf.clear();
+                return Err(e);
+            }
+            frontend::sync(&mut self.framed.write_buf);
+            syncs += 1;
+        }
+        if let Err(e) = frontend::query(sql, &mut self.framed.write_buf) {
             self.framed.write_buf.clear();
-            Error::encode(e)
-        })?;
+            return Err(Error::encode(e));
+        }
+        self.pending_closes.clear();
         self.last_request_simple = true;
-        self.send(1).await?;
+        self.send(syncs).await?;
 
         let mut out = Vec::new();
         let mut columns: Option<Arc<[SimpleColumn]>> = None;
@@ -108,6 +120,7 @@ impl Connection {
                     columns = None;
                 }
                 Message::EmptyQueryResponse => columns = None,
+                Message::CloseComplete => {}
                 Message::ErrorResponse(body) => {
                     let e = self.db_error(&body);
                     if self.broken {
