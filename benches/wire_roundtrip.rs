@@ -1,0 +1,189 @@
+//! One connection, sequential queries: tarn-wire against tokio-postgres, in one run.
+//!
+//! Both clients run on one current-thread tokio runtime and use a prepared statement (for
+//! tokio-postgres a `Statement` from `prepare`, since `query(&str)` would add a round trip;
+//! for tarn-wire both a `Statement` and SQL text served from its statement cache, which are
+//! one round trip each). Groups:
+//! - `select1`: `SELECT 1`, decoding the value;
+//! - `fetch100`: 100 rows of (int4, text, float8), decoding every value.
+//!
+//! Run: `cargo bench -p tarn-benches --bench wire_roundtrip -- --warm-up-time 1 --measurement-time 4`
+
+use std::time::{Duration, Instant};
+
+use criterion::{Criterion, Throughput};
+use tarn_testkit::{PgServer, Role};
+use tokio::runtime::Runtime;
+
+const SELECT1: &str = "SELECT 1::int4";
+const FETCH100: &str = "SELECT g, g::text, g::float8 FROM generate_series(1, 100) g";
+
+struct Clients {
+    wire: tarn_wire::Connection,
+    wire_select1: tarn_wire::Statement,
+    wire_fetch100: tarn_wire::Statement,
+    pg: tokio_postgres::Client,
+    pg_select1: tokio_postgres::Statement,
+    pg_fetch100: tokio_postgres::Statement,
+}
+
+fn connect(rt: &Runtime, server: &PgServer, dbname: &str) -> Clients {
+    let params = server.params(Role::Superuser, dbname);
+    rt.block_on(async {
+        let mut config = tarn_wire::Config::new();
+        config
+            .host(&params.host)
+            .port(params.port)
+            .user(&params.user)
+            .dbname(&params.dbname);
+        let mut wire = tarn_wire::Connection::connect(&config)
+            .await
+            .expect("tarn-wire connect");
+        let wire_select1 = wire.prepare(SELECT1).await.expect("prepare");
+        let wire_fetch100 = wire.prepare(FETCH100).await.expect("prepare");
+
+        let (pg, connection) = tokio_postgres::connect(&params.url(), tokio_postgres::NoTls)
+            .await
+            .expect("tokio-postgres connect");
+        tokio::spawn(connection);
+        let pg_select1 = pg.prepare(SELECT1).await.expect("prepare");
+        let pg_fetch100 = pg.prepare(FETCH100).await.expect("prepare");
+        Clients {
+            wire,
+            wire_select1,
+            wire_fetch100,
+            pg,
+            pg_select1,
+            pg_fetch100,
+        }
+    })
+}
+
+/// Times `iters` sequential calls of `run` inside the runtime (one `block_on` per sample, so
+/// the runtime's entry cost is not counted per query for either client).
+fn timed<F, Fut>(rt: &Runtime, iters: u64, mut run: F) -> Duration
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    rt.block_on(async {
+        let start = Instant::now();
+        for _ in 0..iters {
+            run().await;
+        }
+        start.elapsed()
+    })
+}
+
+fn bench_select1(c: &mut Criterion, rt: &Runtime, clients: &mut Clients) {
+    let mut group = c.benchmark_group("select1");
+    group.throughput(Throughput::Elements(1));
+    group.bench_function("tarn-wire/statement", |b| {
+        b.iter_custom(|iters| {
+            rt.block_on(async {
+                let start = Instant::now();
+                for _ in 0..iters {
+                    let row = clients
+                        .wire
+                        .query_one(&clients.wire_select1, &[])
+                        .await
+                        .expect("query");
+                    assert_eq!(row.get::<_, i32>(0), 1);
+                }
+                start.elapsed()
+            })
+        })
+    });
+    group.bench_function("tarn-wire/cached-sql", |b| {
+        b.iter_custom(|iters| {
+            rt.block_on(async {
+                let start = Instant::now();
+                for _ in 0..iters {
+                    let row = clients.wire.query_one(SELECT1, &[]).await.expect("query");
+                    assert_eq!(row.get::<_, i32>(0), 1);
+                }
+                start.elapsed()
+            })
+        })
+    });
+    group.bench_function("tokio-postgres/statement", |b| {
+        b.iter_custom(|iters| {
+            timed(rt, iters, || async {
+                let row = clients
+                    .pg
+                    .query_one(&clients.pg_select1, &[])
+                    .await
+                    .expect("query");
+                assert_eq!(row.get::<_, i32>(0), 1);
+            })
+        })
+    });
+    group.finish();
+}
+
+fn bench_fetch100(c: &mut Criterion, rt: &Runtime, clients: &mut Clients) {
+    let mut group = c.benchmark_group("fetch100");
+    group.throughput(Throughput::Elements(100));
+    group.bench_function("tarn-wire/statement", |b| {
+        b.iter_custom(|iters| {
+            rt.block_on(async {
+                let start = Instant::now();
+                for _ in 0..iters {
+                    let rows = clients
+                        .wire
+                        .query(&clients.wire_fetch100, &[])
+                        .await
+                        .expect("query");
+                    let mut sum = 0i64;
+                    for row in &rows {
+                        sum += i64::from(row.get::<_, i32>(0));
+                        sum += row.get::<_, &str>(1).len() as i64;
+                        sum += row.get::<_, f64>(2) as i64;
+                    }
+                    assert_eq!(rows.len(), 100);
+                    std::hint::black_box(sum);
+                }
+                start.elapsed()
+            })
+        })
+    });
+    group.bench_function("tokio-postgres/statement", |b| {
+        b.iter_custom(|iters| {
+            timed(rt, iters, || async {
+                let rows = clients
+                    .pg
+                    .query(&clients.pg_fetch100, &[])
+                    .await
+                    .expect("query");
+                let mut sum = 0i64;
+                for row in &rows {
+                    sum += i64::from(row.get::<_, i32>(0));
+                    sum += row.get::<_, &str>(1).len() as i64;
+                    sum += row.get::<_, f64>(2) as i64;
+                }
+                assert_eq!(rows.len(), 100);
+                std::hint::black_box(sum);
+            })
+        })
+    });
+    group.finish();
+}
+
+fn main() {
+    let server = PgServer::start().expect("start a PostgreSQL server");
+    let db = server.create_database().expect("create a database");
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let mut clients = connect(&rt, &server, db.name());
+
+    let mut criterion = Criterion::default().configure_from_args();
+    bench_select1(&mut criterion, &rt, &mut clients);
+    bench_fetch100(&mut criterion, &rt, &mut clients);
+    criterion.final_summary();
+
+    rt.block_on(async {
+        let _ = clients.wire.close().await;
+    });
+}
