@@ -44,8 +44,9 @@ pub struct Config {
     /// together. `None` keeps them forever. Default 30 min.
     pub max_lifetime: Option<Duration>,
     /// A connection that sat idle longer than this is health-checked ([`Manager::check`]) on
-    /// checkout. `Some(Duration::ZERO)` checks every checkout of an idle connection; `None`
-    /// never checks. Default 500 ms.
+    /// checkout. `Some(Duration::ZERO)` checks every connection that spent any time idle (never
+    /// one just opened or just handed over by a returning caller); `None` never checks.
+    /// Default 500 ms.
     pub check_after_idle: Option<Duration>,
     /// Most connects in flight at once. Default 2.
     pub max_connecting: usize,

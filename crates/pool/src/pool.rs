@@ -172,19 +172,21 @@ impl<M: Manager> Pool<M> {
                 Acquire::Unavailable => unreachable!(),
                 Acquire::Wait(key, plan) => {
                     shared.spawn_connects(plan);
-                    let waiter = Waiter {
+                    let mut waiter = std::pin::pin!(Waiter {
                         shared,
                         key,
                         done: false,
-                    };
+                    });
                     // Cancellation safety: dropping `waiter` (timeout or caller cancellation)
-                    // unlinks it in O(1) and passes on a connection it was handed.
+                    // unlinks it in O(1) and passes on a connection it was handed. On timeout it
+                    // is still queued while the error's status is taken, so the count includes
+                    // this caller.
                     let handoff = match deadline {
-                        Some(deadline) => match timeout_at(deadline, waiter).await {
+                        Some(deadline) => match timeout_at(deadline, waiter.as_mut()).await {
                             Ok(handoff) => handoff,
                             Err(_) => return Err(shared.timeout_error(Phase::Waiting, timeout)),
                         },
-                        None => waiter.await,
+                        None => waiter.as_mut().await,
                     };
                     match handoff {
                         Handoff::Conn(live) => {
@@ -255,7 +257,7 @@ impl<M: Manager> Pool<M> {
         let needs_check = shared
             .config
             .check_after_idle
-            .is_some_and(|after| now.saturating_duration_since(live.idle_since) >= after);
+            .is_some_and(|after| now.saturating_duration_since(live.idle_since) > after);
         let mut guard = Pooled::new(Arc::clone(shared), live);
         if needs_check {
             guard.verified = false;
@@ -830,19 +832,27 @@ async fn run_connect<M: Manager>(mut slot: ConnectSlot<M>, failures: u32) {
         let error = match result {
             Ok(Ok(conn)) => {
                 let live = shared.new_live(conn, now);
-                let returned = shared.with_state(|st| {
+                let (returned, plan) = shared.with_state(|st| {
                     st.connecting -= 1;
                     st.in_use += 1;
                     st.counters.created += 1;
                     st.connect_failures = 0;
                     st.last_connect_error = None;
-                    st.put_back(
+                    let returned = st.put_back(
                         live,
                         shared.lifo,
                         shared.config.min_idle,
                         shared.config.max_connecting,
-                    )
+                    );
+                    // More waiters than connects in flight, or still below min_idle (the first
+                    // plan was capped by max_connecting): keep going.
+                    let plan = match returned {
+                        Returned::Close { .. } => ConnectPlan::default(),
+                        _ => shared.plan(st),
+                    };
+                    (returned, plan)
                 });
+                shared.spawn_connects(plan);
                 slot.armed = false;
                 shared.emit(&PoolEvent::Connected {
                     duration: now.saturating_duration_since(started),
@@ -875,7 +885,7 @@ async fn run_connect<M: Manager>(mut slot: ConnectSlot<M>, failures: u32) {
             // the pool is below min_idle.
             let keep = !st.closed
                 && st.size <= st.max_size
-                && (st.waiters.len() >= st.connecting || st.size < min_idle);
+                && (st.waiters.len() >= st.connecting || st.size <= min_idle);
             if !keep {
                 st.size -= 1;
                 st.connecting -= 1;

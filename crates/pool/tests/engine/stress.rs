@@ -1,0 +1,125 @@
+//! A randomized, seeded, bounded stress test: gets, drops, cancellations, broken and dirty
+//! connections, failing connects and resizes, interleaved; the invariant is checked after every
+//! step (and, in the library, at every unlock).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tarn_pool::Pool;
+
+use crate::fake::{Behave, Fake};
+use crate::{assert_invariant, settle};
+
+fn pick(rng: &mut fastrand::Rng) -> Behave {
+    match rng.u8(0..10) {
+        0..=6 => Behave::Ok,
+        7 => Behave::Err,
+        8 => Behave::Slow(Duration::from_millis(rng.u64(1..8))),
+        _ => Behave::Never,
+    }
+}
+
+async fn run(seed: u64) {
+    let mut rng = fastrand::Rng::with_seed(seed);
+    let pool = Pool::builder(Fake::new())
+        .max_size(4)
+        .min_idle(1)
+        .check_after_idle(Some(Duration::from_millis(2)))
+        .idle_timeout(Some(Duration::from_millis(50)))
+        .max_lifetime(Some(Duration::from_millis(200)))
+        .connect_timeout(Duration::from_millis(20))
+        .reset_timeout(Duration::from_millis(20))
+        .acquire_timeout(Duration::from_millis(100))
+        .backoff_base(Duration::from_millis(1))
+        .backoff_max(Duration::from_millis(20))
+        .max_waiters(Some(40))
+        .build()
+        .unwrap();
+    let fake = Arc::clone(&pool.manager().inner);
+    let mut tasks = Vec::new();
+    let mut max_size = 4;
+    for _step in 0..1_500 {
+        match rng.u8(0..20) {
+            0..=9 => {
+                let pool = pool.clone();
+                let hold = Duration::from_micros(rng.u64(0..5_000));
+                let timeout = Duration::from_micros(rng.u64(100..150_000));
+                let fate = rng.u8(0..10);
+                tasks.push(tokio::spawn(async move {
+                    if let Ok(Ok(mut conn)) = tokio::time::timeout(timeout, pool.get()).await {
+                        tokio::time::sleep(hold).await;
+                        match fate {
+                            0 => conn.broken = true,
+                            1 => conn.dirty = true,
+                            _ => {}
+                        }
+                        drop(conn);
+                    }
+                }));
+            }
+            10 | 11 => {
+                if !tasks.is_empty() {
+                    let i = rng.usize(0..tasks.len());
+                    tasks.swap_remove(i).abort();
+                }
+            }
+            12 => {
+                max_size = rng.usize(1..=6);
+                pool.resize(max_size).unwrap();
+            }
+            13 => fake.set_connect(pick(&mut rng)),
+            14 => fake.set_check(pick(&mut rng)),
+            15 => fake.set_reset(pick(&mut rng)),
+            16 | 17 => tokio::time::sleep(Duration::from_micros(rng.u64(0..3_000))).await,
+            _ => {
+                for _ in 0..rng.usize(1..10) {
+                    tokio::task::yield_now().await;
+                }
+            }
+        }
+        let s = pool.status();
+        assert_invariant(&s);
+        assert_eq!(s.max_size, max_size);
+        tasks.retain(|t| !t.is_finished());
+    }
+    fake.set_connect(Behave::Ok);
+    fake.set_check(Behave::Ok);
+    fake.set_reset(Behave::Ok);
+    for t in tasks {
+        let _ = t.await;
+    }
+    let s = settle(&pool, |s| {
+        s.in_use == 0 && s.connecting == 0 && s.size <= s.max_size
+    })
+    .await;
+    assert_eq!(s.waiting, 0);
+    for _ in 0..100 {
+        if fake.live() == pool.status().size {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    assert_eq!(
+        fake.live(),
+        pool.status().size,
+        "seed {seed}: leaked connections"
+    );
+    let mut held = Vec::new();
+    for _ in 0..max_size {
+        held.push(pool.get().await.unwrap());
+    }
+    assert_eq!(pool.status().in_use, max_size);
+    drop(held);
+    let stats = pool.stats();
+    assert!(
+        stats.gets > 0 && stats.connections_created > 0,
+        "seed {seed}: {stats:?}"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn randomized_stress_keeps_the_invariant() {
+    for seed in [1, 7, 42] {
+        run(seed).await;
+    }
+}
