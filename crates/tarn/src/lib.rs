@@ -1,4 +1,80 @@
 //! tarn: an async PostgreSQL connection pool.
 //!
-//! The generic engine of `tarn-pool` driving `tarn-wire` connections, with configuration from
-//! a builder, a URL or the environment.
+//! The generic engine of [`tarn_pool`] driving [`tarn_wire`] connections: a thin client with
+//! no background task per connection, FIFO hand-off to waiters, bounded connects, and
+//! connections that are never handed out dirty.
+//!
+//! ```no_run
+//! use std::time::Duration;
+//!
+//! # async fn demo() -> Result<(), tarn::Error> {
+//! // From a builder (or `tarn::Config::from_env()?`, or a URL alone).
+//! let pool = tarn::Pool::builder()
+//!     .url("postgres://app:secret@127.0.0.1:5432/app")
+//!     .max_size(20)
+//!     .min_idle(2)
+//!     .idle_timeout(Duration::from_secs(30))
+//!     .acquire_timeout(Duration::from_secs(2))      // waiting + connecting
+//!     .statement_timeout(Duration::from_secs(30))   // server side, sent at startup
+//!     .query_timeout(Duration::from_secs(30))       // client side, sends a CancelRequest
+//!     .application_name("billing")
+//!     .on_event(|event| tracing::debug!(?event, "pool event"))
+//!     .build()
+//!     .await?;
+//!
+//! // Acquire, run, release in one call. Parameters are `ToSql`, results `FromSql`.
+//! let id = 7_i32;
+//! let rows = pool.query("SELECT id, name FROM campaigns WHERE id = $1", &[&id]).await?;
+//! let name: String = rows[0].get(1);
+//! # let _ = name;
+//!
+//! // A guard: returns to the pool when dropped.
+//! let mut conn = pool.get().await?;
+//! let mut tx = conn.transaction().await?;           // rolls back on drop unless committed
+//! tx.execute("INSERT INTO campaigns (name) VALUES ($1)", &[&"spring"]).await?;
+//! let mut savepoint = tx.transaction().await?;      // nested: a savepoint
+//! savepoint.execute("DELETE FROM campaigns", &[]).await?;
+//! savepoint.rollback().await?;
+//! tx.commit().await?;
+//! drop(conn);
+//!
+//! // Observability and health.
+//! let status = pool.status();                       // size, idle, in use, waiting, max
+//! let stats = pool.stats();                         // cumulative counters
+//! let health = pool.check_connection().await;       // serde-serializable report
+//! println!("{} of {} connections, healthy: {}", status.size, status.max_size, health.ok);
+//! # let _ = stats;
+//!
+//! // Graceful shutdown: wait for SIGTERM/SIGINT, then close.
+//! pool.close_on_shutdown_signal().await.ok();
+//! # Ok(()) }
+//! ```
+//!
+//! Errors say what failed: [`Error::Acquire`] names the phase that timed out and carries the
+//! pool's counts and the last connect error; [`Error::Query`] keeps the server's SQLSTATE,
+//! message, detail, hint and position ([`Error::code`], [`Error::as_db_error`]);
+//! [`Error::QueryTimeout`] says the client-side timeout ran out; [`ConfigError`] names the
+//! setting or environment variable at fault.
+
+mod config;
+mod connection;
+mod error;
+mod health;
+mod manager;
+mod pool;
+
+pub use config::{
+    Config, ConfigError, DEFAULT_ACQUIRE_TIMEOUT, DEFAULT_APPLICATION_NAME, DEFAULT_IDLE_TIMEOUT,
+    DEFAULT_MAX_LIFETIME, DEFAULT_MAX_SIZE, DEFAULT_MIN_IDLE, DEFAULT_QUERY_TIMEOUT,
+    DEFAULT_STATEMENT_TIMEOUT, Host,
+};
+pub use connection::{CANCEL_GRACE, Connection, Transaction};
+pub use error::Error;
+pub use health::HealthReport;
+pub use manager::PgManager;
+pub use pool::{Builder, Pool, PooledConnection, shutdown_signal};
+pub use tarn_pool::{PoolEvent, RemoveReason, Stats, Status};
+pub use tarn_wire::{
+    DbError, FromSql, Row, SimpleQueryMessage, SimpleQueryRow, SqlState, Statement, ToSql,
+    TransactionStatus, Type, types,
+};

@@ -1,0 +1,842 @@
+//! [`Config`]: every setting of a [`Pool`](crate::Pool), from a builder, a URL, a libpq
+//! key=value string or the environment, validated in one place.
+//!
+//! Parsing keeps the name of where each value came from (`PG_POOL_MAX`, `port in
+//! DATABASE_URL`, the builder's `min_idle`), so an error can say exactly which input to fix.
+//! Passwords are never echoed: not by `Debug`, not in an error.
+
+use std::fmt;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Where the server is: a TCP host, or a directory holding its unix socket.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Host {
+    /// A host name or IP address.
+    Tcp(String),
+    /// A directory holding the server's socket `.s.PGSQL.<port>`, as libpq's `host=/dir`.
+    Unix(PathBuf),
+}
+
+impl Host {
+    /// A host string as libpq reads it: an absolute path is a unix socket directory.
+    pub fn parse(host: &str) -> Host {
+        if host.starts_with('/') {
+            Host::Unix(PathBuf::from(host))
+        } else {
+            Host::Tcp(
+                host.trim_start_matches('[')
+                    .trim_end_matches(']')
+                    .to_owned(),
+            )
+        }
+    }
+}
+
+impl fmt::Display for Host {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Host::Tcp(h) => f.write_str(h),
+            Host::Unix(dir) => write!(f, "{}", dir.display()),
+        }
+    }
+}
+
+/// An invalid setting: names the setting (or environment variable, or URL part) and says what
+/// is wrong with its value. Never contains a password.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    setting: String,
+    problem: String,
+}
+
+impl ConfigError {
+    pub(crate) fn new(setting: impl Into<String>, problem: impl Into<String>) -> Self {
+        Self {
+            setting: setting.into(),
+            problem: problem.into(),
+        }
+    }
+
+    /// The setting, variable or URL part at fault (e.g. `PG_POOL_MAX`, `max_size`,
+    /// `port in DATABASE_URL`).
+    pub fn setting(&self) -> &str {
+        &self.setting
+    }
+
+    /// What is wrong with it.
+    pub fn problem(&self) -> &str {
+        &self.problem
+    }
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "invalid {}: {}", self.setting, self.problem)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// Default `max_size` (`PG_POOL_MAX`).
+pub const DEFAULT_MAX_SIZE: usize = 20;
+/// Default `min_idle` (`PG_POOL_MIN`).
+pub const DEFAULT_MIN_IDLE: usize = 2;
+/// Default `idle_timeout` (`PG_IDLE_TIMEOUT`).
+pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(30);
+/// Default `acquire_timeout` (`PG_CONNECTION_TIMEOUT`).
+pub const DEFAULT_ACQUIRE_TIMEOUT: Duration = Duration::from_secs(2);
+/// Default `statement_timeout` (`PG_STATEMENT_TIMEOUT`).
+pub const DEFAULT_STATEMENT_TIMEOUT: Duration = Duration::from_secs(30);
+/// Default `query_timeout` (`PG_QUERY_TIMEOUT`).
+pub const DEFAULT_QUERY_TIMEOUT: Duration = Duration::from_secs(30);
+/// Default `max_lifetime`.
+pub const DEFAULT_MAX_LIFETIME: Duration = Duration::from_secs(30 * 60);
+/// Default `application_name` (`PG_APP_NAME`, `PGAPPNAME`).
+pub const DEFAULT_APPLICATION_NAME: &str = "tarn";
+
+/// Every setting of a pool. See `docs/config.md` for the table of settings, their
+/// environment variables, defaults and what each protects against.
+///
+/// Build one with [`Pool::builder`](crate::Pool::builder), [`Config::from_url`] or
+/// [`Config::from_env`]; read it back with the getters.
+#[derive(Clone)]
+pub struct Config {
+    pub(crate) host: Host,
+    pub(crate) port: u16,
+    pub(crate) user: String,
+    pub(crate) password: Option<String>,
+    pub(crate) dbname: Option<String>,
+    pub(crate) application_name: String,
+    pub(crate) options: Option<String>,
+    pub(crate) max_size: usize,
+    pub(crate) min_idle: usize,
+    pub(crate) idle_timeout: Option<Duration>,
+    pub(crate) acquire_timeout: Duration,
+    pub(crate) connect_timeout: Option<Duration>,
+    pub(crate) statement_timeout: Option<Duration>,
+    pub(crate) query_timeout: Option<Duration>,
+    pub(crate) max_lifetime: Option<Duration>,
+    pub(crate) check_after_idle: Option<Duration>,
+    pub(crate) max_waiters: Option<usize>,
+    pub(crate) reset_query: Option<String>,
+    pub(crate) statement_cache_capacity: usize,
+    pub(crate) named_statements: bool,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            host: Host::Tcp("localhost".into()),
+            port: 5432,
+            user: "postgres".into(),
+            password: None,
+            dbname: None,
+            application_name: DEFAULT_APPLICATION_NAME.into(),
+            options: None,
+            max_size: DEFAULT_MAX_SIZE,
+            min_idle: DEFAULT_MIN_IDLE,
+            idle_timeout: Some(DEFAULT_IDLE_TIMEOUT),
+            acquire_timeout: DEFAULT_ACQUIRE_TIMEOUT,
+            connect_timeout: None,
+            statement_timeout: Some(DEFAULT_STATEMENT_TIMEOUT),
+            query_timeout: Some(DEFAULT_QUERY_TIMEOUT),
+            max_lifetime: Some(DEFAULT_MAX_LIFETIME),
+            check_after_idle: Some(Duration::from_millis(500)),
+            max_waiters: None,
+            reset_query: None,
+            statement_cache_capacity: tarn_wire::DEFAULT_STATEMENT_CACHE_CAPACITY,
+            named_statements: true,
+        }
+    }
+}
+
+impl fmt::Debug for Config {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Config")
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .field("user", &self.user)
+            .field("password", &self.password.as_ref().map(|_| "<redacted>"))
+            .field("dbname", &self.dbname)
+            .field("application_name", &self.application_name)
+            .field("options", &self.options)
+            .field("max_size", &self.max_size)
+            .field("min_idle", &self.min_idle)
+            .field("idle_timeout", &self.idle_timeout)
+            .field("acquire_timeout", &self.acquire_timeout)
+            .field("connect_timeout", &self.connect_timeout())
+            .field("statement_timeout", &self.statement_timeout)
+            .field("query_timeout", &self.query_timeout)
+            .field("max_lifetime", &self.max_lifetime)
+            .field("check_after_idle", &self.check_after_idle)
+            .field("max_waiters", &self.max_waiters)
+            .field("reset_query", &self.reset_query)
+            .field("statement_cache_capacity", &self.statement_cache_capacity)
+            .field("named_statements", &self.named_statements)
+            .finish()
+    }
+}
+
+impl Config {
+    /// Reads a connection string: a `postgres://` (or `postgresql://`) URL, or a libpq
+    /// `key=value` string. Pool settings keep their defaults.
+    ///
+    /// Understood: host (a name, an address, or a unix socket directory: `?host=/dir`, a
+    /// percent-encoded path in the host position, or `host=/dir`), port, user, password
+    /// (percent-encoded in URLs), dbname, `application_name`, `options`, `connect_timeout`
+    /// (seconds, as libpq) and `sslmode` (`disable`, `allow` or `prefer`: tarn speaks no TLS
+    /// yet, so a mode that demands it is refused rather than ignored).
+    pub fn from_url(s: &str) -> Result<Config, ConfigError> {
+        let mut config = Config::default();
+        config.apply_connection_string(s, "connection string")?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Reads the environment: `DATABASE_URL`, or the libpq variables `PGHOST`, `PGPORT`,
+    /// `PGUSER`, `PGPASSWORD`, `PGDATABASE`, `PGAPPNAME`; and the pool variables
+    /// `PG_POOL_MAX`, `PG_POOL_MIN`, `PG_IDLE_TIMEOUT`, `PG_CONNECTION_TIMEOUT`,
+    /// `PG_STATEMENT_TIMEOUT`, `PG_QUERY_TIMEOUT` (milliseconds) and `PG_APP_NAME`.
+    ///
+    /// An unset or empty variable keeps its default. A bad value is an error naming the
+    /// variable.
+    pub fn from_env() -> Result<Config, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// [`Config::from_env`] over any source of variables (a map in tests, a secrets store).
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
+        let get = |name: &str| lookup(name).filter(|v| !v.is_empty());
+        let mut config = Config::default();
+        if let Some(url) = get("DATABASE_URL") {
+            config.apply_connection_string(&url, "DATABASE_URL")?;
+        } else {
+            if let Some(host) = get("PGHOST") {
+                config.host = Host::parse(&host);
+            }
+            if let Some(port) = get("PGPORT") {
+                config.port = parse_port(&port).map_err(|p| env_error("PGPORT", &port, p))?;
+            }
+            if let Some(user) = get("PGUSER") {
+                config.user = user;
+            }
+            if let Some(password) = get("PGPASSWORD") {
+                config.password = Some(password);
+            }
+            if let Some(dbname) = get("PGDATABASE") {
+                config.dbname = Some(dbname);
+            }
+            if let Some(app) = get("PGAPPNAME") {
+                config.application_name = app;
+            }
+        }
+        if let Some(app) = get("PG_APP_NAME") {
+            config.application_name = app;
+        }
+        let count = |name: &str, min: usize| -> Result<Option<usize>, ConfigError> {
+            get(name)
+                .map(|v| match v.trim().parse::<usize>() {
+                    Ok(n) if n >= min => Ok(n),
+                    Ok(_) => Err(env_error(name, &v, format!("must be at least {min}"))),
+                    Err(_) => Err(env_error(name, &v, "not a whole number")),
+                })
+                .transpose()
+        };
+        let millis = |name: &str| -> Result<Option<u64>, ConfigError> {
+            get(name)
+                .map(|v| {
+                    v.trim()
+                        .parse::<u64>()
+                        .map_err(|_| env_error(name, &v, "not a whole number of milliseconds"))
+                })
+                .transpose()
+        };
+        if let Some(n) = count("PG_POOL_MAX", 1)? {
+            config.max_size = n;
+        }
+        if let Some(n) = count("PG_POOL_MIN", 0)? {
+            config.min_idle = n;
+        }
+        if config.min_idle > config.max_size {
+            return Err(ConfigError::new(
+                "PG_POOL_MIN",
+                format!(
+                    "PG_POOL_MIN ({}) is greater than PG_POOL_MAX ({})",
+                    config.min_idle, config.max_size
+                ),
+            ));
+        }
+        if let Some(ms) = millis("PG_IDLE_TIMEOUT")? {
+            config.idle_timeout = nonzero_ms(ms);
+        }
+        if let Some(ms) = millis("PG_CONNECTION_TIMEOUT")? {
+            if ms == 0 {
+                return Err(env_error(
+                    "PG_CONNECTION_TIMEOUT",
+                    "0",
+                    "must be at least 1 ms (a pool that waits forever hides an outage)",
+                ));
+            }
+            config.acquire_timeout = Duration::from_millis(ms);
+        }
+        if let Some(ms) = millis("PG_STATEMENT_TIMEOUT")? {
+            config.statement_timeout = nonzero_ms(ms);
+        }
+        if let Some(ms) = millis("PG_QUERY_TIMEOUT")? {
+            config.query_timeout = nonzero_ms(ms);
+        }
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Applies a URL or key=value string; `source` names it in errors.
+    pub(crate) fn apply_connection_string(
+        &mut self,
+        s: &str,
+        source: &str,
+    ) -> Result<(), ConfigError> {
+        let s = s.trim();
+        if s.starts_with("postgres://") || s.starts_with("postgresql://") {
+            self.apply_url(s, source)
+        } else if s.contains('=') {
+            for (key, value) in parse_key_values(s, source)? {
+                self.apply_param(&key, value, source)?;
+            }
+            Ok(())
+        } else {
+            Err(ConfigError::new(
+                source,
+                "expected a postgres:// URL or libpq key=value pairs",
+            ))
+        }
+    }
+
+    fn apply_url(&mut self, s: &str, source: &str) -> Result<(), ConfigError> {
+        let url = url::Url::parse(s).map_err(|e| {
+            // The url crate's messages name the part ("invalid port number") and never echo
+            // the input, so no password can leak through them.
+            ConfigError::new(source, format!("not a valid URL: {e}"))
+        })?;
+        if let Some(host) = url.host_str().filter(|h| !h.is_empty()) {
+            self.host = Host::parse(&percent_decode(host));
+        }
+        if let Some(port) = url.port() {
+            if port == 0 {
+                return Err(ConfigError::new(
+                    format!("port in {source}"),
+                    "0 is not a port",
+                ));
+            }
+            self.port = port;
+        }
+        if !url.username().is_empty() {
+            self.user = percent_decode(url.username());
+        }
+        if let Some(password) = url.password() {
+            self.password = Some(percent_decode(password));
+        }
+        let db = url.path().trim_start_matches('/');
+        if !db.is_empty() {
+            self.dbname = Some(percent_decode(db));
+        }
+        for (key, value) in url.query_pairs() {
+            self.apply_param(&key, value.into_owned(), source)?;
+        }
+        Ok(())
+    }
+
+    fn apply_param(&mut self, key: &str, value: String, source: &str) -> Result<(), ConfigError> {
+        let at = || format!("{key} in {source}");
+        match key {
+            "host" => self.host = Host::parse(&value),
+            "port" => {
+                self.port = parse_port(&value)
+                    .map_err(|p| ConfigError::new(at(), format!("{value:?}: {p}")))?
+            }
+            "user" => self.user = value,
+            "password" => self.password = Some(value),
+            "dbname" => self.dbname = Some(value),
+            "application_name" => self.application_name = value,
+            "options" => self.options = Some(value),
+            "connect_timeout" => {
+                let secs: u64 = value.trim().parse().map_err(|_| {
+                    ConfigError::new(at(), format!("{value:?} is not a whole number of seconds"))
+                })?;
+                self.connect_timeout = (secs > 0).then(|| Duration::from_secs(secs));
+            }
+            "sslmode" => match value.as_str() {
+                "disable" | "allow" | "prefer" => {}
+                other => {
+                    return Err(ConfigError::new(
+                        at(),
+                        format!(
+                            "{other:?} needs TLS, which tarn does not support yet; use disable"
+                        ),
+                    ));
+                }
+            },
+            other => {
+                return Err(ConfigError::new(
+                    source,
+                    format!("unknown parameter {other:?}"),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Checks the settings against each other; the error names the builder setting.
+    pub(crate) fn validate(&self) -> Result<(), ConfigError> {
+        if self.max_size == 0 {
+            return Err(ConfigError::new("max_size", "must be at least 1"));
+        }
+        if self.min_idle > self.max_size {
+            return Err(ConfigError::new(
+                "min_idle",
+                format!(
+                    "{} is greater than max_size ({})",
+                    self.min_idle, self.max_size
+                ),
+            ));
+        }
+        if self.acquire_timeout.is_zero() {
+            return Err(ConfigError::new(
+                "acquire_timeout",
+                "must be greater than zero",
+            ));
+        }
+        if self.max_waiters == Some(0) {
+            return Err(ConfigError::new(
+                "max_waiters",
+                "must be at least 1 (None means unbounded)",
+            ));
+        }
+        let strings = [
+            ("user", Some(self.user.as_str())),
+            ("password", self.password.as_deref()),
+            ("dbname", self.dbname.as_deref()),
+            ("application_name", Some(self.application_name.as_str())),
+            ("options", self.options.as_deref()),
+            ("reset_query", self.reset_query.as_deref()),
+        ];
+        for (name, value) in strings {
+            if value.is_some_and(|v| v.contains('\0')) {
+                return Err(ConfigError::new(name, "contains a NUL byte"));
+            }
+        }
+        if self.user.is_empty() {
+            return Err(ConfigError::new("user", "must not be empty"));
+        }
+        if let Host::Tcp(h) = &self.host
+            && h.is_empty()
+        {
+            return Err(ConfigError::new("host", "must not be empty"));
+        }
+        Ok(())
+    }
+
+    /// The server's host or socket directory.
+    pub fn host(&self) -> &Host {
+        &self.host
+    }
+    /// The server's port (also the number in the unix socket's name).
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+    /// The user to log in as.
+    pub fn user(&self) -> &str {
+        &self.user
+    }
+    /// Whether a password is set (the password itself is not readable back).
+    pub fn has_password(&self) -> bool {
+        self.password.is_some()
+    }
+    /// The database; `None` means the server's default (the user's name).
+    pub fn dbname(&self) -> Option<&str> {
+        self.dbname.as_deref()
+    }
+    /// `application_name`, shown in `pg_stat_activity`.
+    pub fn application_name(&self) -> &str {
+        &self.application_name
+    }
+    /// Extra `options` sent at startup (e.g. `-c search_path=app`).
+    pub fn options(&self) -> Option<&str> {
+        self.options.as_deref()
+    }
+    /// Most connections open at once.
+    pub fn max_size(&self) -> usize {
+        self.max_size
+    }
+    /// Connections kept open even when idle.
+    pub fn min_idle(&self) -> usize {
+        self.min_idle
+    }
+    /// Idle connections above `min_idle` are closed after this long; `None` keeps them.
+    pub fn idle_timeout(&self) -> Option<Duration> {
+        self.idle_timeout
+    }
+    /// Bound on a whole acquire (waiting and connecting).
+    pub fn acquire_timeout(&self) -> Duration {
+        self.acquire_timeout
+    }
+    /// Bound on one connect (TCP, startup, auth); defaults to `acquire_timeout`.
+    pub fn connect_timeout(&self) -> Duration {
+        self.connect_timeout.unwrap_or(self.acquire_timeout)
+    }
+    /// Server-side `statement_timeout`, sent at startup; `None` leaves the server's.
+    pub fn statement_timeout(&self) -> Option<Duration> {
+        self.statement_timeout
+    }
+    /// Client-side bound on one query, enforced with a CancelRequest; `None` means none.
+    pub fn query_timeout(&self) -> Option<Duration> {
+        self.query_timeout
+    }
+    /// Connections older than this are retired; `None` keeps them.
+    pub fn max_lifetime(&self) -> Option<Duration> {
+        self.max_lifetime
+    }
+    /// Connections idle longer than this are pinged on checkout; `None` never pings.
+    pub fn check_after_idle(&self) -> Option<Duration> {
+        self.check_after_idle
+    }
+    /// Most callers waiting at once; `None` is unbounded.
+    pub fn max_waiters(&self) -> Option<usize> {
+        self.max_waiters
+    }
+    /// SQL run on every returned connection before reuse (e.g. `DISCARD ALL`).
+    pub fn reset_query(&self) -> Option<&str> {
+        self.reset_query.as_deref()
+    }
+    /// Prepared statements cached per connection.
+    pub fn statement_cache_capacity(&self) -> usize {
+        self.statement_cache_capacity
+    }
+    /// Whether prepared statements are named (cached); off for PgBouncer transaction mode.
+    pub fn named_statements(&self) -> bool {
+        self.named_statements
+    }
+
+    /// The startup `options`: the user's, plus `statement_timeout` so it costs no round trip.
+    pub(crate) fn startup_options(&self) -> Option<String> {
+        let timeout = self
+            .statement_timeout
+            .map(|t| format!("-c statement_timeout={}", t.as_millis()));
+        match (self.options.as_deref(), timeout) {
+            (Some(o), Some(t)) => Some(format!("{o} {t}")),
+            (Some(o), None) => Some(o.to_owned()),
+            (None, t) => t,
+        }
+    }
+
+    /// The wire client's settings for one connection.
+    pub(crate) fn wire_config(&self) -> tarn_wire::Config {
+        let mut wire = tarn_wire::Config::new();
+        match &self.host {
+            Host::Tcp(h) => wire.host(h),
+            Host::Unix(dir) => wire.unix_socket_dir(dir),
+        };
+        wire.port(self.port)
+            .user(&self.user)
+            .application_name(&self.application_name)
+            .connect_timeout(self.connect_timeout())
+            .statement_cache_capacity(self.statement_cache_capacity)
+            .named_statements(self.named_statements);
+        if let Some(password) = &self.password {
+            wire.password(password);
+        }
+        if let Some(db) = &self.dbname {
+            wire.dbname(db);
+        }
+        if let Some(options) = self.startup_options() {
+            wire.options(&options);
+        }
+        wire
+    }
+}
+
+fn nonzero_ms(ms: u64) -> Option<Duration> {
+    (ms > 0).then(|| Duration::from_millis(ms))
+}
+
+fn parse_port(s: &str) -> Result<u16, &'static str> {
+    match s.trim().parse::<u16>() {
+        Ok(0) => Err("0 is not a port"),
+        Ok(p) => Ok(p),
+        Err(_) => Err("not a port number (1-65535)"),
+    }
+}
+
+/// An error for an environment variable, quoting its value unless it may be a secret.
+fn env_error(name: &str, value: &str, problem: impl Into<String>) -> ConfigError {
+    let problem = problem.into();
+    if name.contains("PASSWORD") || name == "DATABASE_URL" {
+        ConfigError::new(name, problem)
+    } else {
+        ConfigError::new(name, format!("{value:?}: {problem}"))
+    }
+}
+
+fn percent_decode(s: &str) -> String {
+    percent_encoding::percent_decode_str(s)
+        .decode_utf8_lossy()
+        .into_owned()
+}
+
+/// Parses libpq's `key=value key2='quoted \' value'` form.
+fn parse_key_values(s: &str, source: &str) -> Result<Vec<(String, String)>, ConfigError> {
+    let mut out = Vec::new();
+    let mut chars = s.chars().peekable();
+    loop {
+        while chars.next_if(|c| c.is_whitespace()).is_some() {}
+        if chars.peek().is_none() {
+            return Ok(out);
+        }
+        let mut key = String::new();
+        while let Some(c) = chars.next_if(|c| *c != '=' && !c.is_whitespace()) {
+            key.push(c);
+        }
+        while chars.next_if(|c| c.is_whitespace()).is_some() {}
+        if chars.next() != Some('=') {
+            return Err(ConfigError::new(
+                source,
+                format!("expected \"=\" after {key:?}"),
+            ));
+        }
+        while chars.next_if(|c| c.is_whitespace()).is_some() {}
+        let mut value = String::new();
+        if chars.next_if_eq(&'\'').is_some() {
+            loop {
+                match chars.next() {
+                    Some('\\') => match chars.next() {
+                        Some(c) => value.push(c),
+                        None => break,
+                    },
+                    Some('\'') => break,
+                    Some(c) => value.push(c),
+                    None => {
+                        return Err(ConfigError::new(
+                            source,
+                            format!("unterminated quoted value for {key:?}"),
+                        ));
+                    }
+                }
+            }
+        } else {
+            while let Some(c) = chars.next_if(|c| !c.is_whitespace()) {
+                if c == '\\' {
+                    if let Some(next) = chars.next() {
+                        value.push(next);
+                    }
+                } else {
+                    value.push(c);
+                }
+            }
+        }
+        out.push((key, value));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn env(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let map: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Config::from_lookup(|name| map.get(name).cloned())
+    }
+
+    #[test]
+    fn defaults_match_the_documented_table() {
+        let c = env(&[]).unwrap();
+        assert_eq!(c.max_size(), 20);
+        assert_eq!(c.min_idle(), 2);
+        assert_eq!(c.idle_timeout(), Some(Duration::from_millis(30_000)));
+        assert_eq!(c.acquire_timeout(), Duration::from_millis(2_000));
+        assert_eq!(c.connect_timeout(), Duration::from_millis(2_000));
+        assert_eq!(c.statement_timeout(), Some(Duration::from_millis(30_000)));
+        assert_eq!(c.query_timeout(), Some(Duration::from_millis(30_000)));
+        assert_eq!(c.application_name(), "tarn");
+        assert_eq!(c.host(), &Host::Tcp("localhost".into()));
+        assert_eq!(c.port(), 5432);
+    }
+
+    #[test]
+    fn every_pool_variable_is_read() {
+        let c = env(&[
+            ("PG_POOL_MAX", "7"),
+            ("PG_POOL_MIN", "3"),
+            ("PG_IDLE_TIMEOUT", "1500"),
+            ("PG_CONNECTION_TIMEOUT", "250"),
+            ("PG_STATEMENT_TIMEOUT", "0"),
+            ("PG_QUERY_TIMEOUT", "4000"),
+            ("PG_APP_NAME", "billing"),
+        ])
+        .unwrap();
+        assert_eq!((c.max_size(), c.min_idle()), (7, 3));
+        assert_eq!(c.idle_timeout(), Some(Duration::from_millis(1500)));
+        assert_eq!(c.acquire_timeout(), Duration::from_millis(250));
+        assert_eq!(c.statement_timeout(), None, "0 disables, as in PostgreSQL");
+        assert_eq!(c.query_timeout(), Some(Duration::from_millis(4000)));
+        assert_eq!(c.application_name(), "billing");
+    }
+
+    #[test]
+    fn libpq_variables_are_read_when_there_is_no_database_url() {
+        let c = env(&[
+            ("PGHOST", "/var/run/postgresql"),
+            ("PGPORT", "6543"),
+            ("PGUSER", "app"),
+            ("PGPASSWORD", "s3cret"),
+            ("PGDATABASE", "appdb"),
+            ("PGAPPNAME", "from-libpq"),
+        ])
+        .unwrap();
+        assert_eq!(c.host(), &Host::Unix("/var/run/postgresql".into()));
+        assert_eq!(c.port(), 6543);
+        assert_eq!((c.user(), c.dbname()), ("app", Some("appdb")));
+        assert!(c.has_password());
+        assert_eq!(c.application_name(), "from-libpq");
+        // PG_APP_NAME wins over PGAPPNAME.
+        let c = env(&[("PGAPPNAME", "a"), ("PG_APP_NAME", "b")]).unwrap();
+        assert_eq!(c.application_name(), "b");
+        // DATABASE_URL wins over the libpq variables.
+        let c = env(&[("DATABASE_URL", "postgres://u@h:1/d"), ("PGHOST", "other")]).unwrap();
+        assert_eq!((c.host(), c.port()), (&Host::Tcp("h".into()), 1));
+    }
+
+    #[test]
+    fn each_bad_variable_is_named_with_its_problem() {
+        // (variables, the setting the error must name, a phrase it must contain)
+        type Case<'a> = (&'a [(&'a str, &'a str)], &'a str, &'a str);
+        let cases: &[Case<'_>] = &[
+            (
+                &[("PG_POOL_MAX", "abc")],
+                "PG_POOL_MAX",
+                "\"abc\": not a whole number",
+            ),
+            (&[("PG_POOL_MAX", "0")], "PG_POOL_MAX", "at least 1"),
+            (
+                &[("PG_POOL_MIN", "-1")],
+                "PG_POOL_MIN",
+                "not a whole number",
+            ),
+            (
+                &[("PG_POOL_MIN", "5"), ("PG_POOL_MAX", "3")],
+                "PG_POOL_MIN",
+                "greater than PG_POOL_MAX (3)",
+            ),
+            (
+                &[("PG_IDLE_TIMEOUT", "30s")],
+                "PG_IDLE_TIMEOUT",
+                "milliseconds",
+            ),
+            (
+                &[("PG_CONNECTION_TIMEOUT", "x")],
+                "PG_CONNECTION_TIMEOUT",
+                "milliseconds",
+            ),
+            (
+                &[("PG_CONNECTION_TIMEOUT", "0")],
+                "PG_CONNECTION_TIMEOUT",
+                "at least 1 ms",
+            ),
+            (
+                &[("PG_STATEMENT_TIMEOUT", "1.5")],
+                "PG_STATEMENT_TIMEOUT",
+                "milliseconds",
+            ),
+            (
+                &[("PG_QUERY_TIMEOUT", "soon")],
+                "PG_QUERY_TIMEOUT",
+                "milliseconds",
+            ),
+            (&[("PGPORT", "99999")], "PGPORT", "not a port number"),
+            (
+                &[("DATABASE_URL", "postgres://u:pw@h:70000/d")],
+                "DATABASE_URL",
+                "invalid port number",
+            ),
+            (
+                &[("DATABASE_URL", "postgres://h/d?sslmode=require")],
+                "sslmode in DATABASE_URL",
+                "TLS",
+            ),
+            (
+                &[("DATABASE_URL", "mysql://h/d")],
+                "DATABASE_URL",
+                "postgres:// URL",
+            ),
+        ];
+        for (vars, setting, problem) in cases {
+            let err = env(vars).expect_err(&format!("{vars:?} should be rejected"));
+            assert_eq!(err.setting(), *setting, "{vars:?}: {err}");
+            assert!(err.to_string().contains(problem), "{vars:?}: {err}");
+        }
+    }
+
+    #[test]
+    fn urls_with_every_part() {
+        let c = Config::from_url(
+            "postgres://app:p%40ss%2Fw0rd@db.example:6432/app_db?application_name=api&options=-c%20search_path%3Dapp&sslmode=disable&connect_timeout=3",
+        )
+        .unwrap();
+        assert_eq!(c.host(), &Host::Tcp("db.example".into()));
+        assert_eq!(c.port(), 6432);
+        assert_eq!(c.user(), "app");
+        assert_eq!(c.password.as_deref(), Some("p@ss/w0rd"));
+        assert_eq!(c.dbname(), Some("app_db"));
+        assert_eq!(c.application_name(), "api");
+        assert_eq!(c.options(), Some("-c search_path=app"));
+        assert_eq!(c.connect_timeout(), Duration::from_secs(3));
+        assert_eq!(
+            c.startup_options().as_deref(),
+            Some("-c search_path=app -c statement_timeout=30000")
+        );
+    }
+
+    #[test]
+    fn unix_sockets_in_urls_and_key_values() {
+        let a = Config::from_url("postgres://app@%2Ftmp%2Fpg/db").unwrap();
+        assert_eq!(a.host(), &Host::Unix("/tmp/pg".into()));
+        let b = Config::from_url("postgresql:///db?host=/tmp/pg&port=5433").unwrap();
+        assert_eq!(b.host(), &Host::Unix("/tmp/pg".into()));
+        assert_eq!(b.port(), 5433);
+        let c = Config::from_url("host=/tmp/pg port=5433 dbname=db").unwrap();
+        assert_eq!(c.host(), &Host::Unix("/tmp/pg".into()));
+    }
+
+    #[test]
+    fn key_value_strings() {
+        let c = Config::from_url(
+            "host=localhost port = 5433 user=app password='it\\'s a secret' dbname=app application_name=worker",
+        )
+        .unwrap();
+        assert_eq!(c.port(), 5433);
+        assert_eq!(c.password.as_deref(), Some("it's a secret"));
+        assert_eq!(c.application_name(), "worker");
+        let err = Config::from_url("host=localhost bogus=1").unwrap_err();
+        assert!(
+            err.to_string().contains("unknown parameter \"bogus\""),
+            "{err}"
+        );
+        let err = Config::from_url("host=localhost port").unwrap_err();
+        assert!(err.to_string().contains("expected \"=\""), "{err}");
+        let err = Config::from_url("password='open").unwrap_err();
+        assert!(err.to_string().contains("unterminated"), "{err}");
+    }
+
+    #[test]
+    fn passwords_never_show() {
+        let c = Config::from_url("postgres://app:hunter2@h/d").unwrap();
+        assert!(!format!("{c:?}").contains("hunter2"));
+        let err = env(&[("DATABASE_URL", "postgres://app:hunter2@h:99999/d")]).unwrap_err();
+        assert!(!err.to_string().contains("hunter2"), "{err}");
+        let err = Config::from_url("postgres://app:hunter2@h/d?bogus=1").unwrap_err();
+        assert!(!err.to_string().contains("hunter2"), "{err}");
+    }
+}

@@ -1,0 +1,380 @@
+//! [`Connection`]: a pooled PostgreSQL connection with the client-side `query_timeout`, and
+//! [`Transaction`], which rolls back on drop unless committed.
+//!
+//! # Keeping connections clean
+//!
+//! A `Drop` cannot await, so a dropped transaction cannot send `ROLLBACK` at once. It records
+//! the rollback instead (`pending_rollback`); the next operation on the connection sends it
+//! first, and if the connection goes back to the pool first, the manager sees the open
+//! transaction and rolls it back before anyone else gets the connection. A query whose
+//! `query_timeout` runs out is cancelled on the server and drained; if that does not finish
+//! within [`CANCEL_GRACE`], the connection is marked poisoned and the pool closes it.
+
+use std::time::Duration;
+
+use tarn_wire::{Params, Row, SimpleQueryMessage, Statement, ToStatement, TransactionStatus};
+use tracing::Instrument;
+
+use crate::error::Error;
+
+/// How long, after `query_timeout` runs out, tarn waits for the server to confirm the cancel
+/// and for the connection to drain. The caller gets its error within `query_timeout` plus this.
+pub const CANCEL_GRACE: Duration = Duration::from_secs(1);
+
+/// A PostgreSQL connection owned by a pool. Reach it through
+/// [`PooledConnection`](crate::PooledConnection), which derefs to it.
+#[derive(Debug)]
+pub struct Connection {
+    pub(crate) wire: tarn_wire::Connection,
+    query_timeout: Option<Duration>,
+    /// A query timed out and the cancel was not confirmed: never reuse.
+    pub(crate) poisoned: bool,
+    /// A transaction (depth 1) or savepoint (depth > 1) was dropped without commit or rollback.
+    pub(crate) pending_rollback: Option<u32>,
+    /// Open transaction depth: 0 outside a transaction, 1 inside, +1 per savepoint.
+    depth: u32,
+    /// Something ran since the connection was last reset (for `reset_query`).
+    pub(crate) used: bool,
+}
+
+/// Runs a wire call under the connection's `query_timeout`, cancelling on the server when it
+/// runs out. A macro rather than a function because the call borrows `self.wire`, which the
+/// timeout path needs back once the call's future is gone.
+macro_rules! timed {
+    ($self:ident, $call:expr) => {{
+        $self.ready().await?;
+        match $self.query_timeout {
+            None => $call.await.map_err(Error::from),
+            Some(limit) => match tokio::time::timeout(limit, $call).await {
+                Ok(result) => result.map_err(Error::from),
+                // Cancellation safety: the call's future is dropped here; the wire connection
+                // records the abandoned request, and `cancel_after_timeout` drains it.
+                Err(_) => Err($self.cancel_after_timeout(limit).await),
+            },
+        }
+    }};
+}
+
+impl Connection {
+    pub(crate) fn new(wire: tarn_wire::Connection, query_timeout: Option<Duration>) -> Self {
+        Connection {
+            wire,
+            query_timeout,
+            poisoned: false,
+            pending_rollback: None,
+            depth: 0,
+            used: false,
+        }
+    }
+
+    /// Runs a statement and returns its rows. `statement` is SQL text (prepared once per
+    /// connection and cached) or a [`Statement`] from [`prepare`](Connection::prepare).
+    ///
+    /// # Cancel safety
+    /// Dropping the future leaves an unread reply on the connection; the next operation (or
+    /// the pool, on return) drains it, so no later query can read this one's rows.
+    pub async fn query<S>(&mut self, statement: &S, params: Params<'_>) -> Result<Vec<Row>, Error>
+    where
+        S: ToStatement + ?Sized,
+    {
+        timed!(self, self.wire.query(statement, params))
+    }
+
+    /// Runs a statement that must return exactly one row.
+    ///
+    /// # Cancel safety
+    /// As [`query`](Connection::query).
+    pub async fn query_one<S>(&mut self, statement: &S, params: Params<'_>) -> Result<Row, Error>
+    where
+        S: ToStatement + ?Sized,
+    {
+        timed!(self, self.wire.query_one(statement, params))
+    }
+
+    /// Runs a statement that must return at most one row.
+    ///
+    /// # Cancel safety
+    /// As [`query`](Connection::query).
+    pub async fn query_opt<S>(
+        &mut self,
+        statement: &S,
+        params: Params<'_>,
+    ) -> Result<Option<Row>, Error>
+    where
+        S: ToStatement + ?Sized,
+    {
+        timed!(self, self.wire.query_opt(statement, params))
+    }
+
+    /// Runs a statement and returns how many rows it affected.
+    ///
+    /// # Cancel safety
+    /// As [`query`](Connection::query).
+    pub async fn execute<S>(&mut self, statement: &S, params: Params<'_>) -> Result<u64, Error>
+    where
+        S: ToStatement + ?Sized,
+    {
+        timed!(self, self.wire.execute(statement, params))
+    }
+
+    /// Runs one or more statements with the simple protocol (no parameters).
+    ///
+    /// # Cancel safety
+    /// As [`query`](Connection::query).
+    pub async fn simple_query(&mut self, sql: &str) -> Result<Vec<SimpleQueryMessage>, Error> {
+        timed!(self, self.wire.simple_query(sql))
+    }
+
+    /// Prepares a statement (or returns the cached one).
+    ///
+    /// # Cancel safety
+    /// As [`query`](Connection::query).
+    pub async fn prepare(&mut self, sql: &str) -> Result<Statement, Error> {
+        timed!(self, self.wire.prepare(sql))
+    }
+
+    /// Starts a transaction. It rolls back when dropped unless
+    /// [`commit`](Transaction::commit)ted.
+    ///
+    /// # Cancel safety
+    /// If the future is dropped, `BEGIN` may or may not have run; either way the connection is
+    /// rolled back before anyone else uses it.
+    pub async fn transaction(&mut self) -> Result<Transaction<'_>, Error> {
+        Transaction::begin(self).await
+    }
+
+    /// The transaction status of the last `ReadyForQuery`.
+    pub fn transaction_status(&self) -> TransactionStatus {
+        self.wire.transaction_status()
+    }
+
+    /// The server process serving this connection.
+    pub fn backend_pid(&self) -> i32 {
+        self.wire.backend_pid()
+    }
+
+    /// A server parameter (`server_version`, `TimeZone`, ...).
+    pub fn parameter(&self, name: &str) -> Option<&str> {
+        self.wire.parameter(name)
+    }
+
+    /// The wire connection underneath, for what the pool's API does not cover (e.g.
+    /// [`cancel_token`](tarn_wire::Connection::cancel_token)).
+    pub fn wire(&mut self) -> &mut tarn_wire::Connection {
+        &mut self.wire
+    }
+
+    /// Readies the connection for a new operation: refuses a poisoned one, and sends the
+    /// rollback a dropped transaction left behind.
+    async fn ready(&mut self) -> Result<(), Error> {
+        if self.poisoned {
+            return Err(Error::Poisoned);
+        }
+        self.used = true;
+        if let Some(depth) = self.pending_rollback {
+            let sql = if depth <= 1 {
+                "ROLLBACK".to_owned()
+            } else {
+                format!("ROLLBACK TO SAVEPOINT tarn_sp_{depth}; RELEASE SAVEPOINT tarn_sp_{depth}")
+            };
+            self.wire.simple_query(&sql).await?;
+            self.pending_rollback = None;
+            self.depth = depth.saturating_sub(1);
+        }
+        Ok(())
+    }
+
+    /// After `query_timeout` ran out: cancel on the server, drain, or poison the connection.
+    async fn cancel_after_timeout(&mut self, limit: Duration) -> Error {
+        let token = self.wire.cancel_token();
+        let wire = &mut self.wire;
+        let recovered = tokio::time::timeout(CANCEL_GRACE, async {
+            token.cancel_query().await?;
+            wire.drain().await
+        })
+        .await;
+        let cancelled = matches!(recovered, Ok(Ok(())));
+        if !cancelled {
+            self.poisoned = true;
+        }
+        tracing::warn!(?limit, cancelled, "tarn: query timed out");
+        Error::QueryTimeout {
+            timeout: limit,
+            cancelled,
+        }
+    }
+
+    /// Runs transaction control SQL (BEGIN, COMMIT, SAVEPOINT, ...).
+    async fn control(&mut self, sql: &str) -> Result<(), Error> {
+        timed!(self, self.wire.simple_query(sql)).map(drop)
+    }
+
+    /// Drops dirty state after the pool reset the connection.
+    pub(crate) fn mark_clean(&mut self) {
+        self.pending_rollback = None;
+        self.depth = 0;
+        self.used = false;
+    }
+}
+
+/// A transaction (or, nested, a savepoint) on a [`Connection`].
+///
+/// Dropped without [`commit`](Transaction::commit) or [`rollback`](Transaction::rollback), it
+/// rolls back: before the connection's next operation, or before the pool hands the connection
+/// to anyone else.
+#[derive(Debug)]
+#[must_use = "a transaction rolls back when dropped; call commit()"]
+pub struct Transaction<'a> {
+    conn: &'a mut Connection,
+    depth: u32,
+    done: bool,
+}
+
+impl<'a> Transaction<'a> {
+    async fn begin(conn: &'a mut Connection) -> Result<Transaction<'a>, Error> {
+        let depth = {
+            // Flush any older rollback first so the depth below is current.
+            conn.ready().await?;
+            conn.depth + 1
+        };
+        let sql = if depth == 1 {
+            "BEGIN".to_owned()
+        } else {
+            format!("SAVEPOINT tarn_sp_{depth}")
+        };
+        let mut tx = Transaction {
+            conn,
+            depth,
+            // Until BEGIN succeeds there is nothing to roll back on drop.
+            done: true,
+        };
+        tx.conn.control(&sql).await?;
+        tx.conn.depth = depth;
+        tx.done = false;
+        Ok(tx)
+    }
+
+    /// Commits (or releases the savepoint).
+    ///
+    /// # Cancel safety
+    /// If the future is dropped, the commit may or may not have happened; the connection is
+    /// cleaned before reuse either way.
+    pub async fn commit(mut self) -> Result<(), Error> {
+        let sql = if self.depth == 1 {
+            "COMMIT".to_owned()
+        } else {
+            format!("RELEASE SAVEPOINT tarn_sp_{}", self.depth)
+        };
+        self.finish(&sql).await
+    }
+
+    /// Rolls back (or back to the savepoint).
+    ///
+    /// # Cancel safety
+    /// If the future is dropped, the rollback is sent before the connection's next use.
+    pub async fn rollback(mut self) -> Result<(), Error> {
+        let sql = if self.depth == 1 {
+            "ROLLBACK".to_owned()
+        } else {
+            format!(
+                "ROLLBACK TO SAVEPOINT tarn_sp_{0}; RELEASE SAVEPOINT tarn_sp_{0}",
+                self.depth
+            )
+        };
+        self.finish(&sql).await
+    }
+
+    async fn finish(&mut self, sql: &str) -> Result<(), Error> {
+        let result = self.conn.control(sql).await;
+        // Whatever the outcome, this level is over: on failure the server has either ended
+        // the transaction or left it failed, which the pool's reset rolls back.
+        self.done = true;
+        self.conn.depth = self.depth - 1;
+        result
+    }
+
+    /// Starts a nested transaction: a savepoint.
+    ///
+    /// # Cancel safety
+    /// As [`Connection::transaction`].
+    pub async fn transaction(&mut self) -> Result<Transaction<'_>, Error> {
+        Transaction::begin(self.conn).await
+    }
+
+    /// As [`Connection::query`], inside the transaction.
+    ///
+    /// # Cancel safety
+    /// As [`Connection::query`].
+    pub async fn query<S>(&mut self, statement: &S, params: Params<'_>) -> Result<Vec<Row>, Error>
+    where
+        S: ToStatement + ?Sized,
+    {
+        self.conn.query(statement, params).await
+    }
+
+    /// As [`Connection::query_one`], inside the transaction.
+    ///
+    /// # Cancel safety
+    /// As [`Connection::query`].
+    pub async fn query_one<S>(&mut self, statement: &S, params: Params<'_>) -> Result<Row, Error>
+    where
+        S: ToStatement + ?Sized,
+    {
+        self.conn.query_one(statement, params).await
+    }
+
+    /// As [`Connection::query_opt`], inside the transaction.
+    ///
+    /// # Cancel safety
+    /// As [`Connection::query`].
+    pub async fn query_opt<S>(
+        &mut self,
+        statement: &S,
+        params: Params<'_>,
+    ) -> Result<Option<Row>, Error>
+    where
+        S: ToStatement + ?Sized,
+    {
+        self.conn.query_opt(statement, params).await
+    }
+
+    /// As [`Connection::execute`], inside the transaction.
+    ///
+    /// # Cancel safety
+    /// As [`Connection::query`].
+    pub async fn execute<S>(&mut self, statement: &S, params: Params<'_>) -> Result<u64, Error>
+    where
+        S: ToStatement + ?Sized,
+    {
+        self.conn.execute(statement, params).await
+    }
+
+    /// As [`Connection::simple_query`], inside the transaction.
+    ///
+    /// # Cancel safety
+    /// As [`Connection::query`].
+    pub async fn simple_query(&mut self, sql: &str) -> Result<Vec<SimpleQueryMessage>, Error> {
+        self.conn.simple_query(sql).await
+    }
+}
+
+impl Drop for Transaction<'_> {
+    fn drop(&mut self) {
+        if !self.done {
+            let depth = self
+                .conn
+                .pending_rollback
+                .map_or(self.depth, |d| d.min(self.depth));
+            self.conn.pending_rollback = Some(depth);
+            tracing::debug!(
+                depth,
+                "tarn: transaction dropped without commit; rolling back"
+            );
+        }
+    }
+}
+
+/// Instruments a future with the query span.
+pub(crate) fn query_span<F: std::future::Future>(fut: F) -> tracing::instrument::Instrumented<F> {
+    fut.instrument(tracing::debug_span!("tarn.query"))
+}

@@ -1,0 +1,136 @@
+//! [`Error`]: everything a pool operation can fail with, and predicates to tell the cases
+//! apart without matching on the variants.
+
+use std::fmt;
+use std::time::Duration;
+
+use tarn_wire::{DbError, SqlState};
+
+use crate::config::ConfigError;
+
+/// An error from the pool or from a query.
+///
+/// - [`Error::Config`]: a setting is invalid (named in the message).
+/// - [`Error::Acquire`]: no connection within `acquire_timeout` (the message says which phase
+///   ran out and carries the pool's counts and the last connect error), the pool is closed, or
+///   too many callers wait.
+/// - [`Error::Query`]: the server or the connection failed the query; [`Error::code`] and
+///   [`Error::as_db_error`] give the SQLSTATE, message, detail, hint and position.
+/// - [`Error::QueryTimeout`]: the client-side `query_timeout` ran out; tarn cancelled the
+///   query on the server.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Error {
+    /// A setting is invalid.
+    Config(ConfigError),
+    /// Getting a connection from the pool failed.
+    Acquire(tarn_pool::Error<tarn_wire::Error>),
+    /// The query failed: a server error, or the connection broke.
+    Query(tarn_wire::Error),
+    /// The query ran longer than `query_timeout`.
+    QueryTimeout {
+        /// The timeout that ran out.
+        timeout: Duration,
+        /// Whether the server confirmed the cancel (the connection was drained and kept); if
+        /// not, the connection was closed.
+        cancelled: bool,
+    },
+    /// An earlier query on this connection timed out and its cancel was not confirmed, so
+    /// the connection will be closed when it goes back to the pool; get another one.
+    Poisoned,
+}
+
+impl Error {
+    /// The SQLSTATE of a server error (e.g. `23505` for a unique violation, `57014` for a
+    /// statement cancelled by `statement_timeout`).
+    pub fn code(&self) -> Option<&SqlState> {
+        match self {
+            Error::Query(e) => e.code(),
+            _ => None,
+        }
+    }
+
+    /// The server's error with all its fields, if this is one.
+    pub fn as_db_error(&self) -> Option<&DbError> {
+        match self {
+            Error::Query(e) => e.as_db_error(),
+            _ => None,
+        }
+    }
+
+    /// True for any timeout: acquire, connect, or query (client side). A server-side
+    /// `statement_timeout` is a server error instead (SQLSTATE 57014).
+    pub fn is_timeout(&self) -> bool {
+        match self {
+            Error::Acquire(e) => e.is_timeout(),
+            Error::Query(e) => e.is_timeout(),
+            Error::QueryTimeout { .. } => true,
+            Error::Config(_) | Error::Poisoned => false,
+        }
+    }
+
+    /// True when the client-side `query_timeout` ran out.
+    pub fn is_query_timeout(&self) -> bool {
+        matches!(self, Error::QueryTimeout { .. })
+    }
+
+    /// True when the pool is closed or the connection was closed under the query.
+    pub fn is_closed(&self) -> bool {
+        match self {
+            Error::Acquire(tarn_pool::Error::Closed) | Error::Poisoned => true,
+            Error::Query(e) => e.is_closed(),
+            _ => false,
+        }
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::Config(e) => e.fmt(f),
+            Error::Acquire(e) => write!(f, "could not get a connection: {e}"),
+            Error::Query(e) => e.fmt(f),
+            Error::QueryTimeout { timeout, cancelled } => {
+                write!(f, "query timed out after {timeout:?} (query_timeout); ")?;
+                f.write_str(if *cancelled {
+                    "it was cancelled on the server"
+                } else {
+                    "the server did not confirm the cancel, so the connection was closed"
+                })
+            }
+            Error::Poisoned => f.write_str(
+                "this connection is unusable: an earlier query timed out and the server did not \
+                 confirm its cancel",
+            ),
+        }
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Error::Config(e) => Some(e),
+            Error::Acquire(e) => Some(e),
+            Error::Query(e) => Some(e),
+            Error::QueryTimeout { .. } | Error::Poisoned => None,
+        }
+    }
+}
+
+impl From<ConfigError> for Error {
+    fn from(e: ConfigError) -> Self {
+        Error::Config(e)
+    }
+}
+
+impl From<tarn_wire::Error> for Error {
+    fn from(e: tarn_wire::Error) -> Self {
+        Error::Query(e)
+    }
+}
+
+impl From<tarn_pool::Error<tarn_wire::Error>> for Error {
+    fn from(e: tarn_pool::Error<tarn_wire::Error>) -> Self {
+        Error::Acquire(e)
+    }
+}

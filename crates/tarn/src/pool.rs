@@ -1,0 +1,453 @@
+//! [`Pool`], its [`Builder`], and the [`PooledConnection`] guard.
+//!
+//! `Pool` is a thin layer over `tarn_pool::Pool<PgManager>`: it turns [`Config`] into the
+//! engine's settings, adds the query shortcuts (acquire, run, release), the health check and
+//! graceful shutdown, and puts `tracing` spans around acquires.
+
+use std::ops::{Deref, DerefMut};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tarn_pool::{PoolEvent, Stats, Status};
+use tarn_wire::{Params, Row, SimpleQueryMessage, ToStatement};
+use tracing::Instrument;
+
+use crate::config::{Config, ConfigError, Host};
+use crate::connection::{Connection, query_span};
+use crate::error::Error;
+use crate::health::HealthReport;
+use crate::manager::PgManager;
+
+/// A pool of PostgreSQL connections. Cheap to clone: clones share one pool.
+#[derive(Clone, Debug)]
+pub struct Pool {
+    inner: tarn_pool::Pool<PgManager>,
+}
+
+/// A connection checked out of a [`Pool`]; derefs to [`Connection`] and goes back to the
+/// pool when dropped (rolled back, drained or closed first when it needs it).
+#[derive(Debug)]
+#[must_use = "dropping the guard returns the connection at once"]
+pub struct PooledConnection(tarn_pool::Pooled<PgManager>);
+
+impl Deref for PooledConnection {
+    type Target = Connection;
+    fn deref(&self) -> &Connection {
+        &self.0
+    }
+}
+
+impl DerefMut for PooledConnection {
+    fn deref_mut(&mut self) -> &mut Connection {
+        &mut self.0
+    }
+}
+
+impl PooledConnection {
+    /// Takes the connection out of the pool for good; the pool opens another in its place
+    /// when needed.
+    pub fn detach(self) -> Connection {
+        tarn_pool::Pooled::take(self.0)
+    }
+}
+
+type EventObserver = Arc<dyn Fn(&PoolEvent<'_>) + Send + Sync>;
+
+/// Builds a [`Pool`]. Start from [`Pool::builder`]; every setting has a default (see
+/// `docs/config.md`), and invalid ones are reported by [`build`](Builder::build) with their
+/// name.
+#[must_use = "a builder does nothing until `build` is called"]
+pub struct Builder {
+    config: Config,
+    error: Option<ConfigError>,
+    observer: Option<EventObserver>,
+}
+
+impl std::fmt::Debug for Builder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Builder")
+            .field("config", &self.config)
+            .field("error", &self.error)
+            .finish_non_exhaustive()
+    }
+}
+
+macro_rules! setter {
+    ($(#[$doc:meta])* $name:ident: $ty:ty => |$c:ident, $v:ident| $apply:expr) => {
+        $(#[$doc])*
+        pub fn $name(mut self, $v: $ty) -> Self {
+            let $c = &mut self.config;
+            $apply;
+            self
+        }
+    };
+}
+
+impl Builder {
+    /// Takes the connection settings from a `postgres://` URL or a libpq key=value string. A
+    /// bad string is reported by [`build`](Builder::build).
+    pub fn url(mut self, url: &str) -> Self {
+        if let Err(e) = self.config.apply_connection_string(url, "url") {
+            self.error.get_or_insert(e);
+        }
+        self
+    }
+
+    /// Replaces every setting (e.g. with [`Config::from_env`]); later setters still apply.
+    pub fn config(mut self, config: Config) -> Self {
+        self.config = config;
+        self
+    }
+
+    setter!(
+        /// Server host name or address; an absolute path is a unix socket directory.
+        host: &str => |c, v| c.host = Host::parse(v)
+    );
+    setter!(
+        /// Server port. Default 5432.
+        port: u16 => |c, v| c.port = v
+    );
+    setter!(
+        /// User to log in as. Default `postgres`.
+        user: &str => |c, v| c.user = v.to_owned()
+    );
+    setter!(
+        /// Password. Never printed.
+        password: &str => |c, v| c.password = Some(v.to_owned())
+    );
+    setter!(
+        /// Database. Default: the server's (the user's name).
+        dbname: &str => |c, v| c.dbname = Some(v.to_owned())
+    );
+    setter!(
+        /// `application_name`, shown in `pg_stat_activity`. Default `tarn`.
+        application_name: &str => |c, v| c.application_name = v.to_owned()
+    );
+    setter!(
+        /// Extra startup `options`, e.g. `-c search_path=app`.
+        options: &str => |c, v| c.options = Some(v.to_owned())
+    );
+    setter!(
+        /// Most connections open at once. Default 20.
+        max_size: usize => |c, v| c.max_size = v
+    );
+    setter!(
+        /// Connections kept open even when idle. Default 2.
+        min_idle: usize => |c, v| c.min_idle = v
+    );
+    setter!(
+        /// Idle connections above `min_idle` close after this long; `None` keeps them.
+        /// Default 30 s.
+        idle_timeout: impl Into<Option<Duration>> => |c, v| c.idle_timeout = v.into()
+    );
+    setter!(
+        /// Bound on a whole acquire, connecting included. Default 2 s.
+        acquire_timeout: Duration => |c, v| c.acquire_timeout = v
+    );
+    setter!(
+        /// Bound on one connect (TCP, startup, auth). Default: `acquire_timeout`.
+        connect_timeout: Duration => |c, v| c.connect_timeout = Some(v)
+    );
+    setter!(
+        /// Server-side `statement_timeout`, sent at startup (no extra round trip); `None`
+        /// leaves the server's setting. Default 30 s.
+        statement_timeout: impl Into<Option<Duration>> => |c, v| c.statement_timeout = v.into()
+    );
+    setter!(
+        /// Client-side bound on each query: on expiry tarn sends a CancelRequest and returns
+        /// [`Error::QueryTimeout`]. `None` disables it. Default 30 s.
+        query_timeout: impl Into<Option<Duration>> => |c, v| c.query_timeout = v.into()
+    );
+    setter!(
+        /// Connections older than this are closed and replaced; `None` keeps them. Default
+        /// 30 min.
+        max_lifetime: impl Into<Option<Duration>> => |c, v| c.max_lifetime = v.into()
+    );
+    setter!(
+        /// Connections idle longer than this are pinged before being handed out; `None`
+        /// never pings. Default 500 ms.
+        check_after_idle: impl Into<Option<Duration>> => |c, v| c.check_after_idle = v.into()
+    );
+    setter!(
+        /// Most callers waiting at once; more fail at once. `None` is unbounded (default).
+        max_waiters: impl Into<Option<usize>> => |c, v| c.max_waiters = v.into()
+    );
+    setter!(
+        /// SQL run on every returned connection that was used (e.g. `DISCARD ALL`), for
+        /// applications that change session state. Default none.
+        reset_query: &str => |c, v| c.reset_query = Some(v.to_owned())
+    );
+    setter!(
+        /// Prepared statements cached per connection. Default 256.
+        statement_cache_capacity: usize => |c, v| c.statement_cache_capacity = v
+    );
+    setter!(
+        /// Named, cached prepared statements (default); turn off behind PgBouncer in
+        /// transaction mode.
+        named_statements: bool => |c, v| c.named_statements = v
+    );
+
+    /// Receives every pool event (connect, acquire, release, remove, error). Runs on the
+    /// thread that caused the event, never under the pool's lock; keep it short. Events also
+    /// go to `tracing` whether or not this is set.
+    pub fn on_event(mut self, observer: impl Fn(&PoolEvent<'_>) + Send + Sync + 'static) -> Self {
+        self.observer = Some(Arc::new(observer));
+        self
+    }
+
+    /// Validates the settings and starts the pool. Connections open in the background
+    /// (`min_idle` of them at once); use [`Pool::check_connection`] to verify the database at
+    /// start-up.
+    ///
+    /// Must be called within a tokio runtime.
+    ///
+    /// # Cancel safety
+    /// Nothing is started until the settings are valid; dropping the future after that drops
+    /// the pool, which stops its background task.
+    pub async fn build(self) -> Result<Pool, Error> {
+        if let Some(e) = self.error {
+            return Err(e.into());
+        }
+        let config = self.config;
+        config.validate()?;
+        let mut engine = tarn_pool::Config::default();
+        engine.max_size = config.max_size;
+        engine.min_idle = config.min_idle;
+        engine.acquire_timeout = config.acquire_timeout;
+        engine.connect_timeout = config.connect_timeout().min(config.acquire_timeout);
+        engine.idle_timeout = config.idle_timeout;
+        engine.max_lifetime = config.max_lifetime;
+        engine.check_after_idle = config.check_after_idle;
+        engine.max_waiters = config.max_waiters;
+        let mut builder = tarn_pool::Pool::builder(PgManager::new(Arc::new(config))).config(engine);
+        if let Some(observer) = self.observer {
+            builder = builder.observer(move |event| observer(event));
+        }
+        let inner = builder.build().map_err(|e| match e {
+            tarn_pool::BuildError::Invalid { setting, reason } => {
+                Error::Config(ConfigError::new(setting, reason))
+            }
+            other => Error::Config(ConfigError::new("runtime", other.to_string())),
+        })?;
+        Ok(Pool { inner })
+    }
+}
+
+impl Pool {
+    /// A builder with every setting at its default.
+    pub fn builder() -> Builder {
+        Builder {
+            config: Config::default(),
+            error: None,
+            observer: None,
+        }
+    }
+
+    /// A pool configured from the environment ([`Config::from_env`]).
+    ///
+    /// # Cancel safety
+    /// As [`Builder::build`].
+    pub async fn from_env() -> Result<Pool, Error> {
+        Pool::builder().config(Config::from_env()?).build().await
+    }
+
+    /// Gets a connection: an idle one, a new one if there is room, or the next one returned
+    /// (first come, first served), all within `acquire_timeout`.
+    ///
+    /// # Cancel safety
+    /// Cancel safe: a dropped acquire leaves the wait queue and never strands a connection or
+    /// a slot.
+    pub async fn get(&self) -> Result<PooledConnection, Error> {
+        self.inner
+            .get()
+            .instrument(tracing::debug_span!("tarn.acquire"))
+            .await
+            .map(PooledConnection)
+            .map_err(Error::Acquire)
+    }
+
+    /// [`get`](Pool::get) with its own timeout instead of `acquire_timeout`.
+    ///
+    /// # Cancel safety
+    /// As [`get`](Pool::get).
+    pub async fn get_timeout(&self, timeout: Duration) -> Result<PooledConnection, Error> {
+        self.inner
+            .get_timeout(timeout)
+            .instrument(tracing::debug_span!("tarn.acquire"))
+            .await
+            .map(PooledConnection)
+            .map_err(Error::Acquire)
+    }
+
+    /// Acquires a connection, runs the statement, returns its rows and the connection.
+    ///
+    /// # Cancel safety
+    /// As [`Connection::query`]: a dropped future never lets another caller read its rows.
+    pub async fn query<S>(&self, statement: &S, params: Params<'_>) -> Result<Vec<Row>, Error>
+    where
+        S: ToStatement + ?Sized,
+    {
+        let mut conn = self.get().await?;
+        query_span(conn.query(statement, params)).await
+    }
+
+    /// Acquires a connection and runs a statement that must return exactly one row.
+    ///
+    /// # Cancel safety
+    /// As [`Pool::query`].
+    pub async fn query_one<S>(&self, statement: &S, params: Params<'_>) -> Result<Row, Error>
+    where
+        S: ToStatement + ?Sized,
+    {
+        let mut conn = self.get().await?;
+        query_span(conn.query_one(statement, params)).await
+    }
+
+    /// Acquires a connection and runs a statement that must return at most one row.
+    ///
+    /// # Cancel safety
+    /// As [`Pool::query`].
+    pub async fn query_opt<S>(
+        &self,
+        statement: &S,
+        params: Params<'_>,
+    ) -> Result<Option<Row>, Error>
+    where
+        S: ToStatement + ?Sized,
+    {
+        let mut conn = self.get().await?;
+        query_span(conn.query_opt(statement, params)).await
+    }
+
+    /// Acquires a connection and runs a statement, returning the rows it affected.
+    ///
+    /// # Cancel safety
+    /// As [`Pool::query`].
+    pub async fn execute<S>(&self, statement: &S, params: Params<'_>) -> Result<u64, Error>
+    where
+        S: ToStatement + ?Sized,
+    {
+        let mut conn = self.get().await?;
+        query_span(conn.execute(statement, params)).await
+    }
+
+    /// Acquires a connection and runs statements with the simple protocol.
+    ///
+    /// # Cancel safety
+    /// As [`Pool::query`].
+    pub async fn simple_query(&self, sql: &str) -> Result<Vec<SimpleQueryMessage>, Error> {
+        let mut conn = self.get().await?;
+        query_span(conn.simple_query(sql)).await
+    }
+
+    /// Runs `SELECT current_database(), now()` and reports the answer with the pool's counts,
+    /// or the error. Answers within `acquire_timeout` even when the server is down or does
+    /// not answer.
+    ///
+    /// # Cancel safety
+    /// Cancel safe, as [`Pool::query`].
+    pub async fn check_connection(&self) -> HealthReport {
+        let limit = self.config().acquire_timeout();
+        let probe = async {
+            let row = self
+                .query_one("SELECT current_database(), now()", &[])
+                .await?;
+            let database: String = row.try_get(0)?;
+            let now: chrono::DateTime<chrono::Utc> = row.try_get(1)?;
+            Ok::<_, Error>((database, now))
+        };
+        let outcome = match tokio::time::timeout(limit, probe).await {
+            Ok(result) => result.map_err(|e| e.to_string()),
+            Err(_) => Err(format!(
+                "the database did not answer within {limit:?} (acquire_timeout)"
+            )),
+        };
+        let status = self.status();
+        let (ok, database, timestamp, error) = match outcome {
+            Ok((db, ts)) => (true, Some(db), Some(ts), None),
+            Err(e) => (false, None, None, Some(e)),
+        };
+        HealthReport {
+            ok,
+            database,
+            timestamp,
+            error,
+            pool_size: status.size,
+            idle_count: status.idle,
+            waiting_count: status.waiting,
+        }
+    }
+
+    /// The pool's counts right now: max, size, idle, in use, connecting, waiting.
+    pub fn status(&self) -> Status {
+        self.inner.status()
+    }
+
+    /// Cumulative counters since the pool started.
+    pub fn stats(&self) -> Stats {
+        self.inner.stats()
+    }
+
+    /// The settings the pool was built with.
+    pub fn config(&self) -> &Config {
+        self.inner.manager().config()
+    }
+
+    /// Changes `max_size` at run time. Shrinking closes idle connections now and the surplus
+    /// of in-use ones as they come back.
+    pub fn resize(&self, max_size: usize) -> Result<(), Error> {
+        self.inner
+            .resize(max_size)
+            .map_err(|e| Error::Config(ConfigError::new("max_size", e.to_string())))
+    }
+
+    /// Closes the pool: new acquires fail at once, waiters are told the pool is closed,
+    /// checked-out connections are waited for (up to 30 s) and every connection is closed
+    /// with a Terminate. Idempotent.
+    ///
+    /// # Cancel safety
+    /// The pool is closed to new acquires as soon as this is first polled; dropping the future
+    /// only stops the waiting for checked-out connections, which are closed as they come back.
+    pub async fn close(&self) {
+        self.inner.close().await
+    }
+
+    /// True once [`close`](Pool::close) has been called.
+    pub fn is_closed(&self) -> bool {
+        self.inner.is_closed()
+    }
+
+    /// Waits for SIGTERM or SIGINT (Ctrl-C), then closes the pool: the one line a service
+    /// needs for a graceful shutdown. Returns the signal's name.
+    ///
+    /// # Cancel safety
+    /// Cancel safe until a signal arrives; after that, as [`close`](Pool::close).
+    pub async fn close_on_shutdown_signal(&self) -> std::io::Result<&'static str> {
+        let signal = shutdown_signal().await?;
+        tracing::info!(signal, "tarn: shutdown signal received; closing the pool");
+        self.close().await;
+        Ok(signal)
+    }
+}
+
+/// Waits for SIGTERM or SIGINT and returns which one arrived (on non-unix targets, Ctrl-C).
+///
+/// # Cancel safety
+/// Cancel safe.
+pub async fn shutdown_signal() -> std::io::Result<&'static str> {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut term = signal(SignalKind::terminate())?;
+        let mut int = signal(SignalKind::interrupt())?;
+        tokio::select! {
+            _ = term.recv() => Ok("SIGTERM"),
+            _ = int.recv() => Ok("SIGINT"),
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        tokio::signal::ctrl_c().await?;
+        Ok("Ctrl-C")
+    }
+}

@@ -1,0 +1,96 @@
+//! Shutdown and recovery from dead backends.
+
+use std::time::{Duration, Instant};
+
+use crate::common::*;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn close_waits_for_checked_out_connections_then_leaves_no_backend() {
+    let db = db();
+    let app = app_name("close");
+    let pool = builder(&db, &app)
+        .min_idle(2)
+        .max_size(4)
+        .build()
+        .await
+        .unwrap();
+    let held = pool.get().await.unwrap();
+    let hold = Duration::from_millis(300);
+    let holder = tokio::spawn(async move {
+        tokio::time::sleep(hold).await;
+        drop(held);
+    });
+    let started = Instant::now();
+    pool.close().await;
+    assert!(
+        started.elapsed() >= hold - Duration::from_millis(50),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(pool.is_closed());
+    assert!(pool.get().await.unwrap_err().is_closed());
+    holder.await.unwrap();
+    tokio::task::spawn_blocking(move || {
+        wait_for_backends(tarn_testkit::PgServer::shared().unwrap(), &app, 0)
+    })
+    .await
+    .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn terminated_backends_are_detected_and_replaced() {
+    let db = db();
+    let app = app_name("terminated");
+    let pool = builder(&db, &app)
+        .min_idle(2)
+        .max_size(2)
+        .check_after_idle(Duration::from_millis(50))
+        .build()
+        .await
+        .unwrap();
+    let a = app.clone();
+    tokio::task::spawn_blocking(move || {
+        wait_for_backends(tarn_testkit::PgServer::shared().unwrap(), &a, 2)
+    })
+    .await
+    .unwrap();
+    let a = app.clone();
+    let killed = tokio::task::spawn_blocking(move || {
+        tarn_testkit::PgServer::shared()
+            .unwrap()
+            .terminate_backends(&a)
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    assert_eq!(killed, 2);
+    // Past check_after_idle, so each checkout pings first and replaces what is dead.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    for _ in 0..4 {
+        let one: i32 = pool.query_one("SELECT 1", &[]).await.unwrap().get(0);
+        assert_eq!(one, 1);
+    }
+    assert!(pool.stats().closed_check_failed >= 1, "{:?}", pool.stats());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_reach_the_observer() {
+    use std::sync::{Arc, Mutex};
+    let db = db();
+    let seen: Arc<Mutex<Vec<String>>> = Arc::default();
+    let log = seen.clone();
+    let pool = builder(&db, &app_name("events"))
+        .on_event(move |e| log.lock().unwrap().push(format!("{e:?}")))
+        .build()
+        .await
+        .unwrap();
+    pool.query_one("SELECT 1", &[]).await.unwrap();
+    pool.close().await;
+    let seen = seen.lock().unwrap();
+    for kind in ["Connect", "Acquire", "Release", "Remove"] {
+        assert!(
+            seen.iter().any(|e| e.starts_with(kind)),
+            "no {kind} event in {seen:?}"
+        );
+    }
+}

@@ -1,0 +1,9 @@
+//! tarn's integration tests, against the testkit's real PostgreSQL: configuration forms,
+//! connection hygiene, timeouts, health, shutdown, and recovery from a dead backend.
+
+mod common;
+mod config;
+mod health;
+mod hygiene;
+mod lifecycle;
+mod timeouts;
