@@ -9,7 +9,7 @@
 //!
 //! Run: `cargo bench -p tarn-benches --bench wire_roundtrip -- --warm-up-time 1 --measurement-time 4`
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use criterion::{Criterion, Throughput};
 use tarn_testkit::{PgServer, Role};
@@ -59,22 +59,6 @@ fn connect(rt: &Runtime, server: &PgServer, dbname: &str) -> Clients {
     })
 }
 
-/// Times `iters` sequential calls of `run` inside the runtime (one `block_on` per sample, so
-/// the runtime's entry cost is not counted per query for either client).
-fn timed<F, Fut>(rt: &Runtime, iters: u64, mut run: F) -> Duration
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = ()>,
-{
-    rt.block_on(async {
-        let start = Instant::now();
-        for _ in 0..iters {
-            run().await;
-        }
-        start.elapsed()
-    })
-}
-
 fn bench_select1(c: &mut Criterion, rt: &Runtime, clients: &mut Clients) {
     let mut group = c.benchmark_group("select1");
     group.throughput(Throughput::Elements(1));
@@ -108,13 +92,17 @@ fn bench_select1(c: &mut Criterion, rt: &Runtime, clients: &mut Clients) {
     });
     group.bench_function("tokio-postgres/statement", |b| {
         b.iter_custom(|iters| {
-            timed(rt, iters, || async {
-                let row = clients
-                    .pg
-                    .query_one(&clients.pg_select1, &[])
-                    .await
-                    .expect("query");
-                assert_eq!(row.get::<_, i32>(0), 1);
+            rt.block_on(async {
+                let start = Instant::now();
+                for _ in 0..iters {
+                    let row = clients
+                        .pg
+                        .query_one(&clients.pg_select1, &[])
+                        .await
+                        .expect("query");
+                    assert_eq!(row.get::<_, i32>(0), 1);
+                }
+                start.elapsed()
             })
         })
     });
@@ -149,20 +137,24 @@ fn bench_fetch100(c: &mut Criterion, rt: &Runtime, clients: &mut Clients) {
     });
     group.bench_function("tokio-postgres/statement", |b| {
         b.iter_custom(|iters| {
-            timed(rt, iters, || async {
-                let rows = clients
-                    .pg
-                    .query(&clients.pg_fetch100, &[])
-                    .await
-                    .expect("query");
-                let mut sum = 0i64;
-                for row in &rows {
-                    sum += i64::from(row.get::<_, i32>(0));
-                    sum += row.get::<_, &str>(1).len() as i64;
-                    sum += row.get::<_, f64>(2) as i64;
+            rt.block_on(async {
+                let start = Instant::now();
+                for _ in 0..iters {
+                    let rows = clients
+                        .pg
+                        .query(&clients.pg_fetch100, &[])
+                        .await
+                        .expect("query");
+                    let mut sum = 0i64;
+                    for row in &rows {
+                        sum += i64::from(row.get::<_, i32>(0));
+                        sum += row.get::<_, &str>(1).len() as i64;
+                        sum += row.get::<_, f64>(2) as i64;
+                    }
+                    assert_eq!(rows.len(), 100);
+                    std::hint::black_box(sum);
                 }
-                assert_eq!(rows.len(), 100);
-                std::hint::black_box(sum);
+                start.elapsed()
             })
         })
     });
