@@ -45,3 +45,35 @@ pub use postgres_types::{FromSql, ToSql, Type};
 pub use query::Params;
 pub use row::{Row, RowIndex, SimpleColumn, SimpleQueryMessage, SimpleQueryRow, SimpleRowIndex};
 pub use statement::{Column, Statement, StatementRef, ToStatement};
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn assert_send<T: Send>(_: &T) {}
+    fn assert_send_sync<T: Send + Sync>() {}
+
+    /// A pool moves connections and their futures between tasks: every future must be `Send`.
+    #[allow(dead_code, reason = "compile-time check only; never run")]
+    async fn futures_are_send(conn: &mut Connection, statement: &Statement, config: &Config) {
+        assert_send(&Connection::connect(config));
+        assert_send(&conn.query("SELECT $1::int4", &[&1i32]));
+        assert_send(&conn.query_one(statement, &[]));
+        assert_send(&conn.query_opt("SELECT 1", &[]));
+        assert_send(&conn.execute("SELECT 1", &[]));
+        assert_send(&conn.simple_query("SELECT 1"));
+        assert_send(&conn.prepare("SELECT 1"));
+        assert_send(&conn.drain());
+        assert_send(&conn.cancel_token().cancel_query());
+    }
+
+    #[test]
+    fn shared_types_are_send_and_sync() {
+        assert_send_sync::<Connection>();
+        assert_send_sync::<CancelToken>();
+        assert_send_sync::<Config>();
+        assert_send_sync::<Error>();
+        assert_send_sync::<Row>();
+        assert_send_sync::<Statement>();
+    }
+}
