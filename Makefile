@@ -26,11 +26,7 @@ bench:
 
 ## The main job: tarn, deadpool and bb8 against one PostgreSQL, one table.
 loadtest:
-	@if [ -d crates/loadtest ]; then \
-		$(CARGO) run --release -p tarn-loadtest -- $(ARGS); \
-	else \
-		echo "make loadtest: the load-test command (crates/loadtest) has not landed yet; see the open issue 'Side-by-side benchmarks and the load-test command'." >&2; exit 2; \
-	fi
+	$(CARGO) run --release -p tarn-loadtest -- $(ARGS)
 
 ## The example service against a throwaway server (or DATABASE_URL).
 demo:
