@@ -15,7 +15,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use tarn_testkit::Role;
+use tarn_testkit::{FaultProxy, ProxyMode, Role};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 use tokio::process::{Child, ChildStdout, Command};
@@ -473,7 +473,61 @@ async fn sigterm_lets_the_slow_request_finish_then_closes_every_connection() {
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    assert!(service.stderr().contains("shut down cleanly"));
+    // The pool closed its connections itself (a Terminate each), not the process exit.
+    let log = service.stderr();
+    assert!(log.contains("reason=Closed"), "log:\n{log}");
+    assert!(log.contains("shut down cleanly"), "log:\n{log}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn health_answers_503_within_the_acquire_timeout_when_the_database_goes_silent() {
+    let db = tarn_testkit::test_db().expect("test database");
+    let mut params = db.params(Role::Superuser);
+    let upstream = tokio::net::lookup_host((params.host.as_str(), params.port))
+        .await
+        .expect("resolve the server")
+        .next()
+        .expect("an address");
+    let proxy = FaultProxy::start(upstream).await.expect("proxy");
+    params.host = proxy.addr().ip().to_string();
+    params.port = proxy.port();
+    let url = params.url();
+    let acquire_timeout = Duration::from_millis(1000);
+    let service = Service::start(&[
+        ("DATABASE_URL", &url),
+        ("PG_CONNECTION_TIMEOUT", "1000"),
+        ("PG_POOL_MIN", "1"),
+    ])
+    .await;
+    service.wait_healthy(Duration::from_secs(10)).await;
+
+    // Connections stay open but nothing comes back: the worst case for a hang.
+    proxy.set_mode(ProxyMode::Blackhole);
+    for attempt in 0..2 {
+        let started = Instant::now();
+        let (status, body) = service.get_json("/api/db/health").await;
+        let took = started.elapsed();
+        assert_eq!(status, 503, "attempt {attempt}: {body}");
+        assert!(body["error"].is_string(), "{body}");
+        assert!(
+            took < acquire_timeout + Duration::from_millis(1500),
+            "attempt {attempt}: 503 after {took:?}, expected at most {acquire_timeout:?}"
+        );
+        if attempt == 0 {
+            // The first probe ran on an open connection and really waited for an answer.
+            assert!(
+                took >= acquire_timeout - Duration::from_millis(50),
+                "{took:?}"
+            );
+        }
+    }
+    // Routes that need no database keep answering.
+    let started = Instant::now();
+    service.metrics().await;
+    assert!(started.elapsed() < Duration::from_millis(500));
+
+    proxy.set_mode(ProxyMode::Pass);
+    service.wait_healthy(Duration::from_secs(15)).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
