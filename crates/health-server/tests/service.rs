@@ -278,11 +278,13 @@ async fn health_reports_every_field_and_agrees_with_metrics() {
     ])
     .await;
 
-    // Wait until the background refill has reached min_idle, so the pool is quiet.
+    // Wait until the background refill has opened min_idle connections (not just started
+    // them), so the pool is quiet.
     let deadline = Instant::now() + Duration::from_secs(10);
     let body = loop {
         let body = service.wait_healthy(Duration::from_secs(10)).await;
-        if as_count(&body, "poolSize") == 2 || Instant::now() > deadline {
+        let settled = as_count(&body, "poolSize") == 2 && as_count(&body, "idleCount") == 2;
+        if settled || Instant::now() > deadline {
             break body;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
@@ -329,6 +331,11 @@ async fn health_reports_every_field_and_agrees_with_metrics() {
     assert_eq!(
         m.get("tarn_pool_acquire_wait_seconds_count"),
         m.get("tarn_pool_gets_total")
+    );
+    assert_eq!(
+        m.get("tarn_pool_acquire_wait_seconds_bucket{le=\"+Inf\"}"),
+        m.get("tarn_pool_acquire_wait_seconds_count"),
+        "rendered as a Prometheus histogram with buckets"
     );
     assert!(m.get("tarn_pool_connect_seconds_count") >= 2.0);
 
