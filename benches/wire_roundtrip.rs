@@ -161,6 +161,83 @@ fn bench_fetch100(c: &mut Criterion, rt: &Runtime, clients: &mut Clients) {
     group.finish();
 }
 
+#[derive(Clone, Copy)]
+enum Workload {
+    WireSelect1,
+    PgSelect1,
+    WireFetch100,
+    PgFetch100,
+}
+
+/// This thread's on-CPU time in nanoseconds (Linux `/proc/thread-self/schedstat`), if known.
+fn thread_cpu_ns() -> Option<u64> {
+    let text = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
+    text.split_whitespace().next()?.parse().ok()
+}
+
+/// Runs `n` queries of `workload`; returns (wall, CPU) microseconds per query (CPU is NaN
+/// where schedstat is unavailable).
+fn cpu_per_query(rt: &Runtime, clients: &mut Clients, workload: Workload, n: u32) -> (f64, f64) {
+    rt.block_on(async {
+        let cpu_start = thread_cpu_ns();
+        let start = Instant::now();
+        for _ in 0..n {
+            match workload {
+                Workload::WireSelect1 => {
+                    let row = clients
+                        .wire
+                        .query_one(&clients.wire_select1, &[])
+                        .await
+                        .expect("query");
+                    std::hint::black_box(row.get::<_, i32>(0));
+                }
+                Workload::PgSelect1 => {
+                    let row = clients
+                        .pg
+                        .query_one(&clients.pg_select1, &[])
+                        .await
+                        .expect("query");
+                    std::hint::black_box(row.get::<_, i32>(0));
+                }
+                Workload::WireFetch100 => {
+                    let rows = clients
+                        .wire
+                        .query(&clients.wire_fetch100, &[])
+                        .await
+                        .expect("query");
+                    for row in &rows {
+                        std::hint::black_box((
+                            row.get::<_, i32>(0),
+                            row.get::<_, &str>(1),
+                            row.get::<_, f64>(2),
+                        ));
+                    }
+                }
+                Workload::PgFetch100 => {
+                    let rows = clients
+                        .pg
+                        .query(&clients.pg_fetch100, &[])
+                        .await
+                        .expect("query");
+                    for row in &rows {
+                        std::hint::black_box((
+                            row.get::<_, i32>(0),
+                            row.get::<_, &str>(1),
+                            row.get::<_, f64>(2),
+                        ));
+                    }
+                }
+            }
+        }
+        let wall = start.elapsed().as_secs_f64() * 1e6 / f64::from(n);
+        let cpu = match (cpu_start, thread_cpu_ns()) {
+            (Some(a), Some(b)) => (b - a) as f64 / 1e3 / f64::from(n),
+            _ => f64::NAN,
+        };
+        (wall, cpu)
+    })
+}
+
 fn main() {
     let server = PgServer::start().expect("start a PostgreSQL server");
     let db = server.create_database().expect("create a database");
@@ -174,6 +251,20 @@ fn main() {
     bench_select1(&mut criterion, &rt, &mut clients);
     bench_fetch100(&mut criterion, &rt, &mut clients);
     criterion.final_summary();
+
+    // Client CPU per query, which a latency-bound wall-clock figure hides: both clients run
+    // on this thread (current-thread runtime), so this thread's on-CPU time is the client's.
+    let n = 5_000;
+    println!("client cost per query over {n} sequential queries (wall, on-CPU of this thread):");
+    for (name, workload) in [
+        ("select1/tarn-wire", Workload::WireSelect1),
+        ("select1/tokio-postgres", Workload::PgSelect1),
+        ("fetch100/tarn-wire", Workload::WireFetch100),
+        ("fetch100/tokio-postgres", Workload::PgFetch100),
+    ] {
+        let (wall, cpu) = cpu_per_query(&rt, &mut clients, workload, n);
+        println!("  {name:<26} wall {wall:>7.1} us   cpu {cpu:>6.2} us");
+    }
 
     rt.block_on(async {
         let _ = clients.wire.close().await;
