@@ -28,13 +28,9 @@ bench:
 loadtest:
 	$(CARGO) run --release -p tarn-loadtest -- $(ARGS)
 
-## The example service against a throwaway server (or DATABASE_URL).
+## The example service against a throwaway server (or DATABASE_URL); prints the URL to open.
 demo:
-	@if [ -d crates/health-server ] || [ -f crates/tarn/examples/health-server.rs ]; then \
-		$(CARGO) run --release -p health-server; \
-	else \
-		echo "make demo: the example service has not landed yet; see the open issue 'Example service'." >&2; exit 2; \
-	fi
+	$(CARGO) run --release -p health-server --bin health-server-demo
 
 ## A server for manual use: starts in the foreground, prints its URL, stops on Ctrl-C.
 pg-up:
