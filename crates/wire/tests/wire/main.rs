@@ -5,6 +5,7 @@ mod auth;
 mod cache;
 mod cancel;
 mod conformance;
+mod faults;
 mod hostile;
 mod recovery;
 mod support;

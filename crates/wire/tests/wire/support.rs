@@ -52,6 +52,22 @@ impl Db {
         Some(config)
     }
 
+    /// The server's TCP address (for a proxy in front of it).
+    pub(crate) fn addr(&self) -> std::net::SocketAddr {
+        let params = self.db.params(Role::Superuser);
+        format!("{}:{}", params.host, params.port)
+            .parse()
+            .expect("the testkit's host is an IP address")
+    }
+
+    /// A superuser config that connects to `addr` instead of the server.
+    pub(crate) fn config_via(&self, addr: std::net::SocketAddr) -> Config {
+        let params = self.db.params(Role::Superuser);
+        let mut config = base_config(&params);
+        config.host(&addr.ip().to_string()).port(addr.port());
+        config
+    }
+
     /// A superuser connection over TCP.
     pub(crate) async fn connect(&self) -> Connection {
         Connection::connect(&self.config(Role::Superuser))
