@@ -32,6 +32,9 @@ use crate::error::{DbError, Error};
 use crate::io::Framed;
 use crate::statement::StatementCache;
 
+/// The most distinct `ParameterStatus` names kept.
+const MAX_PARAMETERS: usize = 256;
+
 /// The transaction state reported by the last `ReadyForQuery`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum TransactionStatus {
@@ -151,6 +154,10 @@ impl Connection {
     /// `ReadyForQuery` has arrived. `Ok` means the connection is in sync and usable; an error
     /// means it is broken.
     ///
+    /// If the abandoned query is still running on the server, this waits for it to finish:
+    /// send [`CancelToken::cancel_query`] first to cut it short (the drain then reads its
+    /// 57014 error), and bound the wait with a timeout if the link itself may be dead.
+    ///
     /// # Cancel safety
     /// Cancel safe: progress is kept in the connection, and dropping this future leaves
     /// `needs_drain()` true.
@@ -233,7 +240,12 @@ impl Connection {
                     let (Ok(name), Ok(value)) = (body.name(), body.value()) else {
                         return Err(self.protocol_error("ParameterStatus is not valid UTF-8"));
                     };
-                    self.parameters.insert(name.to_owned(), value.to_owned());
+                    // A server reports a few dozen parameters; the cap keeps a hostile one
+                    // from growing the map without bound with ever new names.
+                    if self.parameters.len() < MAX_PARAMETERS || self.parameters.contains_key(name)
+                    {
+                        self.parameters.insert(name.to_owned(), value.to_owned());
+                    }
                 }
                 Message::NotificationResponse(body) => {
                     tracing::debug!(

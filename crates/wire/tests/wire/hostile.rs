@@ -303,3 +303,52 @@ async fn silent_server_hits_the_connect_timeout() {
     let error = Connection::connect(&config).await.unwrap_err();
     assert!(error.is_timeout(), "{error}");
 }
+
+/// A fake SCRAM server that answers the client-first message properly, then sends `final`
+/// as its server-final message followed by AuthenticationOk.
+async fn scram_server(final_message: &'static str) -> Config {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        let (mut stream, _) = listener.accept().await.unwrap();
+        read_startup(&mut stream).await;
+        let mut sasl = 10i32.to_be_bytes().to_vec();
+        sasl.extend_from_slice(b"SCRAM-SHA-256\0\0");
+        stream.write_all(&msg(b'R', &sasl)).await.unwrap();
+        let (_, body) = read_message(&mut stream).await.unwrap();
+        let text = String::from_utf8_lossy(&body).into_owned();
+        let nonce = text.split("r=").nth(1).unwrap().to_owned();
+        let first = format!("r={nonce}server,s=c2FsdHNhbHQ=,i=4096");
+        let mut cont = 11i32.to_be_bytes().to_vec();
+        cont.extend_from_slice(first.as_bytes());
+        stream.write_all(&msg(b'R', &cont)).await.unwrap();
+        // The client-final message with its proof; a real server would check it.
+        read_message(&mut stream).await.unwrap();
+        let mut fin = 12i32.to_be_bytes().to_vec();
+        fin.extend_from_slice(final_message.as_bytes());
+        let mut reply = msg(b'R', &fin);
+        reply.extend(handshake());
+        let _ = stream.write_all(&reply).await;
+        while read_message(&mut stream).await.is_some() {}
+    });
+    let mut config = Config::new();
+    config
+        .host("127.0.0.1")
+        .port(port)
+        .user("fake")
+        .password("pw");
+    config
+}
+
+#[tokio::test]
+async fn scram_server_signature_is_verified_before_accepting_ok() {
+    // A server that does not know the password cannot produce the right signature; the
+    // AuthenticationOk that follows must not be accepted.
+    let config = scram_server("v=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=").await;
+    let error = Connection::connect(&config).await.unwrap_err();
+    assert!(error.is_auth(), "{error}");
+    let config = scram_server("e=invalid-proof").await;
+    assert!(Connection::connect(&config).await.unwrap_err().is_auth());
+    let config = scram_server("garbage").await;
+    assert!(Connection::connect(&config).await.unwrap_err().is_auth());
+}
