@@ -254,16 +254,38 @@ fn main() {
 
     // Client CPU per query, which a latency-bound wall-clock figure hides: both clients run
     // on this thread (current-thread runtime), so this thread's on-CPU time is the client's.
-    let n = 5_000;
-    println!("client cost per query over {n} sequential queries (wall, on-CPU of this thread):");
-    for (name, workload) in [
+    // The clients alternate in chunks so that load drifting on a shared machine hits both alike.
+    let rounds = 20;
+    let chunk = 500;
+    let workloads = [
         ("select1/tarn-wire", Workload::WireSelect1),
         ("select1/tokio-postgres", Workload::PgSelect1),
         ("fetch100/tarn-wire", Workload::WireFetch100),
         ("fetch100/tokio-postgres", Workload::PgFetch100),
-    ] {
-        let (wall, cpu) = cpu_per_query(&rt, &mut clients, workload, n);
+    ];
+    let mut totals = [(0.0f64, 0.0f64); 4];
+    for _ in 0..rounds {
+        for (total, (_, workload)) in totals.iter_mut().zip(workloads) {
+            let (wall, cpu) = cpu_per_query(&rt, &mut clients, workload, chunk);
+            total.0 += wall / f64::from(rounds);
+            total.1 += cpu / f64::from(rounds);
+        }
+    }
+    println!(
+        "interleaved, {} queries each (per query: wall, on-CPU time of the client thread):",
+        rounds * chunk
+    );
+    for ((name, _), (wall, cpu)) in workloads.iter().zip(totals) {
         println!("  {name:<26} wall {wall:>7.1} us   cpu {cpu:>6.2} us");
+    }
+    for pair in [0, 2] {
+        let (ours, theirs) = (totals[pair], totals[pair + 1]);
+        println!(
+            "  {:<26} throughput ratio {:.2}x, client CPU ratio {:.2}x",
+            workloads[pair].0,
+            theirs.0 / ours.0,
+            ours.1 / theirs.1
+        );
     }
 
     rt.block_on(async {
