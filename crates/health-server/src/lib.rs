@@ -139,7 +139,8 @@ pub async fn run(settings: Settings) -> Result<(), StartError> {
 
     // Registered before the listener exists, so a signal that arrives as soon as the address
     // is printed is never lost (and never kills the process with the default action).
-    let signal = shutdown_signal().map_err(StartError::Signals)?;
+    let mut signals = tarn::ShutdownSignals::register().map_err(StartError::Signals)?;
+    let signal = async move { signals.recv().await };
     let address = format!("{}:{}", settings.host, settings.port);
     let listener = TcpListener::bind(&address)
         .await
@@ -223,37 +224,6 @@ pub async fn serve_until_signal(
     }
     tracing::info!("shut down cleanly");
     Ok(())
-}
-
-/// Registers SIGTERM and SIGINT handlers now and returns a future that completes with the
-/// signal's name when either arrives (Ctrl-C alone on non-unix targets).
-///
-/// `tarn::shutdown_signal` does the same but registers on first poll; registering eagerly
-/// closes the window between printing the address and the server's first poll, during
-/// which a SIGTERM would otherwise kill the process outright.
-pub fn shutdown_signal() -> std::io::Result<impl Future<Output = &'static str> + Send + 'static> {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        let mut term = signal(SignalKind::terminate())?;
-        let mut int = signal(SignalKind::interrupt())?;
-        Ok(async move {
-            tokio::select! {
-                _ = term.recv() => "SIGTERM",
-                _ = int.recv() => "SIGINT",
-            }
-        })
-    }
-    #[cfg(not(unix))]
-    {
-        Ok(async {
-            match tokio::signal::ctrl_c().await {
-                Ok(()) => "Ctrl-C",
-                // Without a handler there is no signal to wait for; never shut down by itself.
-                Err(_) => std::future::pending().await,
-            }
-        })
-    }
 }
 
 /// Creates the demo table `campaigns (id, name, budget_cents, created_at)` if it does not

@@ -45,8 +45,8 @@
 //! println!("{} of {} connections, healthy: {}", status.size, status.max_size, health.ok);
 //! # let _ = stats;
 //!
-//! // Graceful shutdown: wait for SIGTERM/SIGINT, then close.
-//! pool.close_on_shutdown_signal().await.ok();
+//! // Graceful shutdown: on SIGTERM/SIGINT, close (waits for checked-out connections).
+//! tokio::spawn(pool.close_on_shutdown_signal().expect("signal handlers"));
 //! # Ok(()) }
 //! ```
 //!
@@ -72,7 +72,7 @@ pub use connection::{CANCEL_GRACE, Connection, Transaction};
 pub use error::Error;
 pub use health::HealthReport;
 pub use manager::PgManager;
-pub use pool::{Builder, Pool, PooledConnection, shutdown_signal};
+pub use pool::{Builder, Pool, PooledConnection, ShutdownSignals, shutdown_signal};
 pub use tarn_pool::{PoolEvent, RemoveReason, Stats, Status};
 pub use tarn_wire::{
     DbError, FromSql, Row, SimpleQueryMessage, SimpleQueryRow, SqlState, Statement, ToSql,

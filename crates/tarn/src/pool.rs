@@ -417,37 +417,82 @@ impl Pool {
         self.inner.is_closed()
     }
 
-    /// Waits for SIGTERM or SIGINT (Ctrl-C), then closes the pool: the one line a service
-    /// needs for a graceful shutdown. Returns the signal's name.
+    /// Registers for SIGTERM and SIGINT (Ctrl-C) now, and returns a future that, once one
+    /// arrives, closes the pool and resolves to the signal's name: the one line a service
+    /// needs for a graceful shutdown, `tokio::spawn(pool.close_on_shutdown_signal()?)`.
+    ///
+    /// Registration happens before this returns, so no signal sent after it is missed (a
+    /// signal sent before registration would end the process with the default action).
     ///
     /// # Cancel safety
     /// Cancel safe until a signal arrives; after that, as [`close`](Pool::close).
-    pub async fn close_on_shutdown_signal(&self) -> std::io::Result<&'static str> {
-        let signal = shutdown_signal().await?;
-        tracing::info!(signal, "tarn: shutdown signal received; closing the pool");
-        self.close().await;
-        Ok(signal)
+    pub fn close_on_shutdown_signal(
+        &self,
+    ) -> std::io::Result<impl std::future::Future<Output = &'static str> + Send + 'static> {
+        let mut signals = ShutdownSignals::register()?;
+        let pool = self.clone();
+        Ok(async move {
+            let signal = signals.recv().await;
+            tracing::info!(signal, "tarn: shutdown signal received; closing the pool");
+            pool.close().await;
+            signal
+        })
     }
 }
 
-/// Waits for SIGTERM or SIGINT and returns which one arrived (on non-unix targets, Ctrl-C).
+/// SIGTERM and SIGINT handlers, registered when this is made.
+#[derive(Debug)]
+pub struct ShutdownSignals {
+    #[cfg(unix)]
+    term: tokio::signal::unix::Signal,
+    #[cfg(unix)]
+    int: tokio::signal::unix::Signal,
+}
+
+impl ShutdownSignals {
+    /// Registers the handlers; from now on these signals no longer end the process.
+    pub fn register() -> std::io::Result<ShutdownSignals> {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            Ok(ShutdownSignals {
+                term: signal(SignalKind::terminate())?,
+                int: signal(SignalKind::interrupt())?,
+            })
+        }
+        #[cfg(not(unix))]
+        {
+            Ok(ShutdownSignals {})
+        }
+    }
+
+    /// Waits for the next SIGTERM or SIGINT and returns its name (on non-unix targets,
+    /// Ctrl-C).
+    ///
+    /// # Cancel safety
+    /// Cancel safe.
+    pub async fn recv(&mut self) -> &'static str {
+        #[cfg(unix)]
+        {
+            tokio::select! {
+                _ = self.term.recv() => "SIGTERM",
+                _ = self.int.recv() => "SIGINT",
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = tokio::signal::ctrl_c().await;
+            "Ctrl-C"
+        }
+    }
+}
+
+/// Registers for SIGTERM and SIGINT, waits for one and returns its name. Prefer
+/// [`ShutdownSignals::register`] at start-up when a signal could arrive before this is first
+/// polled.
 ///
 /// # Cancel safety
 /// Cancel safe.
 pub async fn shutdown_signal() -> std::io::Result<&'static str> {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        let mut term = signal(SignalKind::terminate())?;
-        let mut int = signal(SignalKind::interrupt())?;
-        tokio::select! {
-            _ = term.recv() => Ok("SIGTERM"),
-            _ = int.recv() => Ok("SIGINT"),
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        tokio::signal::ctrl_c().await?;
-        Ok("Ctrl-C")
-    }
+    Ok(ShutdownSignals::register()?.recv().await)
 }
