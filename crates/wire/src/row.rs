@@ -6,7 +6,6 @@
 //! Values are decoded on access through `postgres_types::FromSql`.
 
 use std::fmt;
-use std::ops::Range;
 use std::sync::Arc;
 
 use fallible_iterator::FallibleIterator;
@@ -16,23 +15,105 @@ use postgres_types::{FromSql, Type, WrongType};
 use crate::error::Error;
 use crate::statement::{Column, Statement};
 
-/// Splits a `DataRow` into value ranges, refusing a column count that does not match.
-fn ranges(body: &DataRowBody, expected: usize) -> Result<Vec<Option<Range<usize>>>, Error> {
-    let mut ranges = Vec::with_capacity(expected);
+/// Where one value sits in a `DataRow` body: a start offset and a length, -1 for NULL.
+#[derive(Debug, Clone, Copy, Default)]
+struct Slot {
+    start: u32,
+    len: i32,
+}
+
+/// Rows with at most this many columns keep their value positions inline (no allocation).
+const INLINE_SLOTS: usize = 6;
+
+/// The value positions of one row: inline for narrow rows, on the heap for wide ones.
+#[derive(Debug)]
+enum Slots {
+    Inline {
+        len: u8,
+        slots: [Slot; INLINE_SLOTS],
+    },
+    Heap(Vec<Slot>),
+}
+
+impl Slots {
+    fn len(&self) -> usize {
+        match self {
+            Slots::Inline { len, .. } => usize::from(*len),
+            Slots::Heap(slots) => slots.len(),
+        }
+    }
+
+    fn get(&self, i: usize) -> Option<Slot> {
+        match self {
+            Slots::Inline { len, slots } if i < usize::from(*len) => slots.get(i).copied(),
+            Slots::Inline { .. } => None,
+            Slots::Heap(slots) => slots.get(i).copied(),
+        }
+    }
+
+    /// The bytes of value `i` in `body`: `Ok(None)` for NULL.
+    fn value<'a>(&self, body: &'a [u8], i: usize) -> Result<Option<&'a [u8]>, Error> {
+        let Some(slot) = self.get(i) else {
+            return Err(Error::column_not_found(i.to_string()));
+        };
+        if slot.len < 0 {
+            return Ok(None);
+        }
+        let start = slot.start as usize;
+        let end = start.saturating_add(slot.len as usize);
+        body.get(start..end)
+            .map(Some)
+            .ok_or_else(|| Error::protocol("value range outside the row"))
+    }
+}
+
+/// Splits a `DataRow` into value positions, refusing a malformed body or a column count that
+/// does not match the description.
+fn slots(body: &DataRowBody, expected: usize) -> Result<Slots, Error> {
     let mut iter = body.ranges();
+    let mut inline = [Slot::default(); INLINE_SLOTS];
+    let mut heap = Vec::new();
+    let mut count = 0usize;
     while let Some(range) = iter
         .next()
         .map_err(|e| Error::protocol(format!("malformed DataRow: {e}")))?
     {
-        ranges.push(range);
+        // Offsets fit in u32 and lengths in i32: the message length field is an i32.
+        let slot = match range {
+            Some(r) => Slot {
+                start: u32::try_from(r.start).map_err(|_| Error::protocol("DataRow too large"))?,
+                len: i32::try_from(r.len()).map_err(|_| Error::protocol("DataRow too large"))?,
+            },
+            None => Slot { start: 0, len: -1 },
+        };
+        if expected <= INLINE_SLOTS {
+            match inline.get_mut(count) {
+                Some(place) => *place = slot,
+                None => return Err(column_count_error(count + 1, expected)),
+            }
+        } else {
+            heap.push(slot);
+        }
+        count += 1;
     }
-    if ranges.len() != expected {
-        return Err(Error::protocol(format!(
-            "DataRow has {} values but the row description has {expected} columns",
-            ranges.len()
-        )));
+    if count != expected {
+        return Err(column_count_error(count, expected));
     }
-    Ok(ranges)
+    if expected <= INLINE_SLOTS {
+        Ok(Slots::Inline {
+            // `expected <= INLINE_SLOTS`, so this cannot truncate.
+            len: u8::try_from(count).unwrap_or(0),
+            slots: inline,
+        })
+    } else {
+        Ok(Slots::Heap(heap))
+    }
+}
+
+fn column_count_error(got: usize, expected: usize) -> Error {
+    Error::protocol(format!(
+        "DataRow has {got} or more values but the row description has {expected} columns"
+    ))
 }
 
 /// How a column is named in [`Row::get`]: by 0-based position or by name.
@@ -81,16 +162,16 @@ impl<T: RowIndex + ?Sized> RowIndex for &T {
 pub struct Row {
     statement: Statement,
     body: DataRowBody,
-    ranges: Vec<Option<Range<usize>>>,
+    slots: Slots,
 }
 
 impl Row {
     pub(crate) fn new(statement: Statement, body: DataRowBody) -> Result<Row, Error> {
-        let ranges = ranges(&body, statement.columns().len())?;
+        let slots = slots(&body, statement.columns().len())?;
         Ok(Row {
             statement,
             body,
-            ranges,
+            slots,
         })
     }
 
@@ -101,12 +182,12 @@ impl Row {
 
     /// The number of values.
     pub fn len(&self) -> usize {
-        self.ranges.len()
+        self.slots.len()
     }
 
     /// True if the row has no columns.
     pub fn is_empty(&self) -> bool {
-        self.ranges.is_empty()
+        self.slots.len() == 0
     }
 
     /// Decodes a value, by index or column name.
@@ -135,7 +216,7 @@ impl Row {
         let Some(i) = idx.index(self.columns()) else {
             return Err(Error::column_not_found(idx.describe()));
         };
-        let (Some(column), Some(range)) = (self.columns().get(i), self.ranges.get(i)) else {
+        let Some(column) = self.columns().get(i) else {
             return Err(Error::column_not_found(idx.describe()));
         };
         let ty = column.type_();
@@ -145,22 +226,13 @@ impl Row {
                 Box::new(WrongType::new::<T>(ty.clone())),
             ));
         }
-        let raw = match range {
-            Some(range) => match self.body.buffer().get(range.clone()) {
-                Some(raw) => Some(raw),
-                None => return Err(Error::protocol("value range outside the row")),
-            },
-            None => None,
-        };
+        let raw = self.slots.value(self.body.buffer(), i)?;
         T::from_sql_nullable(ty, raw).map_err(|e| Error::from_sql(i, e))
     }
 
     /// The raw binary value of a column (`None` for NULL), for callers doing their own decoding.
     pub fn raw(&self, idx: usize) -> Option<&[u8]> {
-        self.ranges
-            .get(idx)
-            .and_then(|r| r.as_ref())
-            .and_then(|r| self.body.buffer().get(r.clone()))
+        self.slots.value(self.body.buffer(), idx).ok().flatten()
     }
 
     /// The type of column `idx`.
@@ -198,7 +270,7 @@ impl SimpleColumn {
 pub struct SimpleQueryRow {
     columns: Arc<[SimpleColumn]>,
     body: DataRowBody,
-    ranges: Vec<Option<Range<usize>>>,
+    slots: Slots,
 }
 
 impl SimpleQueryRow {
@@ -206,11 +278,11 @@ impl SimpleQueryRow {
         columns: Arc<[SimpleColumn]>,
         body: DataRowBody,
     ) -> Result<SimpleQueryRow, Error> {
-        let ranges = ranges(&body, columns.len())?;
+        let slots = slots(&body, columns.len())?;
         Ok(SimpleQueryRow {
             columns,
             body,
-            ranges,
+            slots,
         })
     }
 
@@ -221,12 +293,12 @@ impl SimpleQueryRow {
 
     /// The number of values.
     pub fn len(&self) -> usize {
-        self.ranges.len()
+        self.slots.len()
     }
 
     /// True if the row has no columns.
     pub fn is_empty(&self) -> bool {
-        self.ranges.is_empty()
+        self.slots.len() == 0
     }
 
     /// The text of a value by index or name; `None` for NULL.
@@ -253,15 +325,11 @@ impl SimpleQueryRow {
         let Some(i) = idx.index(&self.columns) else {
             return Err(Error::column_not_found(idx.describe()));
         };
-        match self.ranges.get(i) {
-            Some(Some(range)) => match self.body.buffer().get(range.clone()) {
-                Some(raw) => std::str::from_utf8(raw)
-                    .map(Some)
-                    .map_err(|e| Error::from_sql(i, Box::new(e))),
-                None => Err(Error::protocol("value range outside the row")),
-            },
-            Some(None) => Ok(None),
-            None => Err(Error::column_not_found(idx.describe())),
+        match self.slots.value(self.body.buffer(), i)? {
+            Some(raw) => std::str::from_utf8(raw)
+                .map(Some)
+                .map_err(|e| Error::from_sql(i, Box::new(e))),
+            None => Ok(None),
         }
     }
 }

@@ -77,6 +77,8 @@ fn corpus() -> Vec<Case> {
         q("SELECT count(*) FROM generate_series(1, 1000)"),
         q("SELECT 7::oid, 'q'::\"char\""),
         q("SELECT repeat('x', 100000)"),
+        q("SELECT 1, 2, 3, 4, 5, 6, 7, 8, 9, NULL::int4, 'eleven', 12::int8"),
+        q("SELECT 1, NULL::text, 3, NULL::int8, 5, 6"),
         qp("SELECT $1::int4 + 1", vec![Box::new(41i32)]),
         qp("SELECT $1::text || '!'", vec![Box::new("hi".to_owned())]),
         qp("SELECT $1::int8", vec![Box::new(None::<i64>)]),
@@ -299,7 +301,7 @@ async fn simple_query_matches_tokio_postgres() {
     let mut conn = db.connect().await;
     let client = db.tokio_postgres().await;
     let sql = "SELECT 1 AS a, NULL::text AS b, 'x y' AS c; SELECT g FROM generate_series(1, 3) g; \
-               CREATE TEMP TABLE simple_t (id int); INSERT INTO simple_t VALUES (1), (2); SELECT 1 WHERE false;";
+               CREATE TEMP TABLE simple_t (id int); SELECT 1, 2, 3, 4, 5, 6, 7, NULL; INSERT INTO simple_t VALUES (1), (2); SELECT 1 WHERE false;";
 
     fn flatten_ours(messages: &[SimpleQueryMessage]) -> Vec<String> {
         messages
