@@ -28,6 +28,9 @@ use crate::error::Error;
 /// read in one system call without reallocating.
 const READ_CHUNK: usize = 8 * 1024;
 
+/// Buffers that grew beyond this for one large message are replaced once empty.
+const RETAIN_LIMIT: usize = 1024 * 1024;
+
 /// A connected socket of either family.
 #[derive(Debug)]
 pub(crate) enum Stream {
@@ -93,6 +96,11 @@ impl Framed {
                 Err(e) => return Err(Error::io(e)),
             }
         }
+        // One huge request (a large bytea parameter) should not pin its buffer for the
+        // connection's lifetime.
+        if self.write_buf.capacity() > RETAIN_LIMIT {
+            self.write_buf = BytesMut::with_capacity(1024);
+        }
         Ok(())
     }
 
@@ -103,6 +111,10 @@ impl Framed {
         loop {
             if let Some(message) = self.try_parse()? {
                 return Ok(message);
+            }
+            if self.read_buf.is_empty() && self.read_buf.capacity() > RETAIN_LIMIT {
+                // Likewise after one huge reply: start over with a normal-sized buffer.
+                self.read_buf = BytesMut::with_capacity(READ_CHUNK);
             }
             if self.read_buf.capacity() - self.read_buf.len() < READ_CHUNK / 2 {
                 self.read_buf.reserve(READ_CHUNK);

@@ -415,3 +415,36 @@ async fn row_access_by_name_and_errors() {
         5
     );
 }
+
+#[tokio::test]
+async fn large_values_round_trip() {
+    let db = db();
+    let mut conn = db.connect().await;
+    let big: Vec<u8> = (0..3_000_000u32).map(|i| (i % 251) as u8).collect();
+    let row = conn
+        .query_one("SELECT $1::bytea, length($1::bytea)", &[&big])
+        .await
+        .unwrap();
+    assert_eq!(row.get::<_, &[u8]>(0), &big[..]);
+    assert_eq!(row.get::<_, i32>(1), 3_000_000);
+    // Small queries keep working after the buffers grew and were given back.
+    for i in 0..3i32 {
+        assert_eq!(
+            conn.query_one("SELECT $1::int4", &[&i])
+                .await
+                .unwrap()
+                .get::<_, i32>(0),
+            i
+        );
+    }
+    // A reply over a lowered limit is refused and breaks the connection cleanly.
+    let mut config = db.config(crate::support::Role::Superuser);
+    config.max_message_size(64 * 1024);
+    let mut small = Connection::connect(&config).await.unwrap();
+    let error = small
+        .query("SELECT repeat('x', 100000)", &[])
+        .await
+        .unwrap_err();
+    assert!(error.is_protocol(), "{error}");
+    assert!(small.is_broken());
+}
