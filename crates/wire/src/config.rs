@@ -332,8 +332,9 @@ impl Config {
     }
 
     /// Whether to use named prepared statements (default `true`). Set `false` behind
-    /// PgBouncer in transaction mode: only the unnamed statement is used, nothing is cached
-    /// on the server, and each `query(&str)` costs two round trips.
+    /// PgBouncer in transaction mode: only the unnamed statement is used and nothing is kept
+    /// on the server. The cache then holds descriptions only: a first `query(&str)` costs two
+    /// round trips, a repeat one (Parse + Bind + Describe + Execute + Sync in one write).
     pub fn named_statements(&mut self, named: bool) -> &mut Config {
         self.named_statements = named;
         self

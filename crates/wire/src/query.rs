@@ -21,12 +21,13 @@
 //! described; every result column is requested in binary format.
 //!
 //! Unnamed-statement mode (`Config::named_statements(false)`, for PgBouncer in transaction
-//! mode) prepares into the unnamed statement every time: `query(&str)` costs two round trips
-//! and nothing is cached. A [`Statement`] from `prepare` in that mode is re-parsed in the same
-//! write as its `Bind` (Parse with the described parameter types + Bind + Execute + Sync),
-//! so executing it is one round trip.
+//! mode) never names a statement on the server; the cache keeps only descriptions. A miss
+//! prepares into the unnamed statement, then binds it (two round trips). A hit, or a
+//! [`Statement`] from `prepare`, is sent as Parse (with the cached parameter types) + Bind +
+//! Describe(portal) + Execute + Sync in one write: one round trip, and the portal description
+//! keeps the rows right even if the schema changed since the description was cached.
 
-use postgres_protocol::message::backend::Message;
+use postgres_protocol::message::backend::{Message, RowDescriptionBody};
 use postgres_protocol::message::frontend;
 use postgres_types::{Format, ToSql, Type};
 
@@ -151,7 +152,7 @@ impl Connection {
         if let Some(statement) = self.cache.get(sql) {
             return Ok(statement);
         }
-        if self.named_statements && self.cache.capacity() > 0 {
+        if self.cache.capacity() > 0 {
             self.prepare_and_cache(sql).await
         } else {
             self.prepare_as(sql, String::new()).await
@@ -234,11 +235,13 @@ impl Connection {
         self.begin().await?;
         let (statement, reparse) = match statement {
             StatementRef::Sql(sql) => match self.cache.get(sql) {
-                Some(statement) => (statement, false),
-                None if self.named_statements && self.cache.capacity() > 0 => {
-                    (self.prepare_and_cache(sql).await?, false)
+                // A cached unnamed-mode description is parsed again with its Bind.
+                Some(statement) => {
+                    let reparse = statement.name().is_empty();
+                    (statement, reparse)
                 }
-                // The unnamed statement was just prepared and is still current.
+                // Just prepared: a named statement, or the unnamed one, which is still current.
+                None if self.cache.capacity() > 0 => (self.prepare_and_cache(sql).await?, false),
                 None => (self.prepare_as(sql, String::new()).await?, false),
             },
             StatementRef::Prepared(statement) => {
@@ -254,11 +257,15 @@ impl Connection {
         self.bind_execute(&statement, params, reparse, rows).await
     }
 
-    /// Prepares `sql` under a fresh name and caches it, queueing `Close` for what the
-    /// cache evicts.
+    /// Prepares `sql` under a fresh name (in unnamed mode: as the unnamed statement) and
+    /// caches it, queueing `Close` for what the cache evicts.
     async fn prepare_and_cache(&mut self, sql: &str) -> Result<Statement, Error> {
-        self.next_statement += 1;
-        let name = format!("s{}", self.next_statement);
+        let name = if self.named_statements {
+            self.next_statement += 1;
+            format!("s{}", self.next_statement)
+        } else {
+            String::new()
+        };
         let statement = self.prepare_as(sql, name).await?;
         self.cache_insert(statement.clone());
         Ok(statement)
@@ -317,23 +324,7 @@ impl Connection {
                     }
                     params = Some(types);
                 }
-                Message::RowDescription(body) => {
-                    let mut cols = Vec::new();
-                    let mut fields = body.fields();
-                    loop {
-                        match fields.next() {
-                            Ok(Some(f)) => cols.push(Column::new(
-                                f.name().to_owned(),
-                                f.type_oid(),
-                                f.table_oid(),
-                                f.column_id(),
-                            )),
-                            Ok(None) => break,
-                            Err(_) => return Err(self.protocol_error("malformed RowDescription")),
-                        }
-                    }
-                    columns = Some(cols);
-                }
+                Message::RowDescription(body) => columns = Some(self.columns(&body)?),
                 Message::NoData => columns = Some(Vec::new()),
                 Message::ErrorResponse(body) => {
                     let e = self.db_error(&body);
@@ -362,8 +353,30 @@ impl Connection {
         })))
     }
 
-    /// `[Close*] [Close+Parse] Bind Execute Sync` in one write; reads rows until
-    /// `ReadyForQuery`.
+    /// The columns of a `RowDescription`.
+    fn columns(&mut self, body: &RowDescriptionBody) -> Result<Vec<Column>, Error> {
+        let mut columns = Vec::new();
+        let mut fields = body.fields();
+        loop {
+            match fields.next() {
+                Ok(Some(f)) => columns.push(Column::new(
+                    f.name().to_owned(),
+                    f.type_oid(),
+                    f.table_oid(),
+                    f.column_id(),
+                )),
+                Ok(None) => return Ok(columns),
+                Err(_) => return Err(self.protocol_error("malformed RowDescription")),
+            }
+        }
+    }
+
+    /// `[Close*] [Close+Parse] Bind [Describe(portal)] Execute Sync` in one write; reads rows
+    /// until `ReadyForQuery`.
+    ///
+    /// A re-parsed unnamed statement also describes its portal, so the rows are decoded with
+    /// the columns the server reports now, even if the schema changed since the description
+    /// was cached.
     async fn bind_execute(
         &mut self,
         statement: &Statement,
@@ -383,13 +396,24 @@ impl Connection {
         self.last_request_simple = false;
         self.send(1).await?;
 
+        let mut current = statement.clone();
         let mut affected = 0;
         let mut error = None;
         loop {
             match self.recv().await? {
+                Message::RowDescription(body) => {
+                    let columns = self.columns(&body)?;
+                    if columns != current.columns() {
+                        current = statement.with_columns(columns);
+                    }
+                }
+                Message::NoData if !current.columns().is_empty() => {
+                    current = statement.with_columns(Vec::new());
+                }
+                Message::NoData => {}
                 Message::DataRow(body) => {
                     if let (Some(rows), None) = (rows.as_deref_mut(), &error) {
-                        match Row::new(statement.clone(), body) {
+                        match Row::new(current.clone(), body) {
                             Ok(row) => rows.push(row),
                             Err(e) => {
                                 self.broken = true;
@@ -430,11 +454,19 @@ impl Connection {
                 if stale && self.cache.remove(statement) && !statement.name().is_empty() {
                     self.pending_closes.push(statement.0.name.clone());
                 }
+                // A cached unnamed-mode description may be what failed (parameter types that
+                // no longer fit): describe afresh next time.
+                if reparse && statement.name().is_empty() {
+                    self.cache.remove(statement);
+                }
                 Err(e)
             }
             None => {
                 if reparse && !statement.name().is_empty() {
                     self.cache_insert(statement.clone());
+                } else if !Arc::ptr_eq(&current.0, &statement.0) && self.cache.contains(statement) {
+                    // The schema changed under a cached unnamed-mode description.
+                    self.cache_insert(current);
                 }
                 Ok(affected)
             }
@@ -492,6 +524,9 @@ impl Connection {
             Ok(()) => {}
             Err(frontend::BindError::Conversion(e)) => return Err(Error::to_sql(failed_param, e)),
             Err(frontend::BindError::Serialization(e)) => return Err(Error::encode(e)),
+        }
+        if reparse && name.is_empty() {
+            frontend::describe(b'P', "", buf).map_err(Error::encode)?;
         }
         frontend::execute("", 0, buf).map_err(Error::encode)?;
         frontend::sync(buf);

@@ -81,6 +81,17 @@ pub(crate) struct StatementInner {
 pub struct Statement(pub(crate) Arc<StatementInner>);
 
 impl Statement {
+    /// The same statement with other result columns (the schema changed since it was described).
+    pub(crate) fn with_columns(&self, columns: Vec<Column>) -> Statement {
+        Statement(Arc::new(StatementInner {
+            connection_id: self.0.connection_id,
+            name: self.0.name.clone(),
+            sql: self.0.sql.clone(),
+            params: self.0.params.clone(),
+            columns,
+        }))
+    }
+
     /// The SQL text.
     pub fn sql(&self) -> &str {
         &self.0.sql

@@ -107,14 +107,13 @@ async fn unnamed_mode_prepares_nothing_on_the_server() {
                 .get::<_, i32>(0),
             i
         );
-        assert_eq!(
-            conn.round_trips() - before,
-            2,
-            "unnamed mode: prepare + execute"
-        );
+        // A miss prepares into the unnamed statement (two round trips); a hit sends
+        // Parse + Bind + Describe(portal) + Execute + Sync with the cached parameter types.
+        let expected = if i == 0 { 2 } else { 1 };
+        assert_eq!(conn.round_trips() - before, expected, "query {i}");
     }
     assert_eq!(server_statements(&mut conn).await, 0);
-    assert_eq!(conn.cached_statements(), 0);
+    assert_eq!(conn.cached_statements(), 1);
     // A Statement in unnamed mode: Parse + Bind + Execute + Sync, one round trip, even after
     // other queries replaced the unnamed statement.
     let statement = conn.prepare("SELECT $1::text || 'x'").await.unwrap();
@@ -155,4 +154,52 @@ async fn schema_change_invalidates_the_cached_plan() {
     }
     let rows = conn.query("SELECT * FROM cache_t", &[]).await.unwrap();
     assert_eq!(rows[0].len(), 2);
+}
+
+#[tokio::test]
+async fn unnamed_mode_follows_schema_changes() {
+    let db = db();
+    let mut config = db.config(Role::Superuser);
+    config.named_statements(false);
+    let mut conn = Connection::connect(&config).await.unwrap();
+    conn.simple_query("CREATE TEMP TABLE unnamed_t (a int4); INSERT INTO unnamed_t VALUES (1)")
+        .await
+        .unwrap();
+    let rows = conn.query("SELECT * FROM unnamed_t", &[]).await.unwrap();
+    assert_eq!(rows[0].len(), 1);
+    conn.simple_query("ALTER TABLE unnamed_t ADD COLUMN b text DEFAULT 'two'")
+        .await
+        .unwrap();
+    // The cached description is stale, but the portal is described in the same round trip,
+    // so the new column arrives decoded with the right type.
+    let before = conn.round_trips();
+    let rows = conn.query("SELECT * FROM unnamed_t", &[]).await.unwrap();
+    assert_eq!(conn.round_trips() - before, 1);
+    assert_eq!(rows[0].len(), 2);
+    assert_eq!(rows[0].get::<_, &str>("b"), "two");
+    // A column type change the cached parameter types no longer fit: an error once, then
+    // the description is refreshed.
+    conn.query("SELECT a FROM unnamed_t WHERE a = $1", &[&1i32])
+        .await
+        .unwrap();
+    conn.simple_query("ALTER TABLE unnamed_t ALTER COLUMN a TYPE text")
+        .await
+        .unwrap();
+    let first = conn
+        .query("SELECT a FROM unnamed_t WHERE a = $1", &[&1i32])
+        .await;
+    if first.is_err() {
+        let error = conn
+            .query("SELECT a FROM unnamed_t WHERE a = $1", &[&1i32])
+            .await
+            .unwrap_err();
+        // Now described afresh: the parameter is text, and an i32 does not encode as text.
+        assert!(error.is_conversion(), "{error}");
+    }
+    let rows = conn
+        .query("SELECT a FROM unnamed_t WHERE a = $1", &[&"1"])
+        .await
+        .unwrap();
+    assert_eq!(rows[0].get::<_, &str>(0), "1");
+    assert!(!conn.is_broken());
 }

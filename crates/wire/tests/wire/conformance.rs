@@ -448,3 +448,22 @@ async fn large_values_round_trip() {
     assert!(error.is_protocol(), "{error}");
     assert!(small.is_broken());
 }
+
+#[tokio::test]
+async fn corpus_matches_in_unnamed_statement_mode() {
+    let db = db();
+    let mut config = db.config(crate::support::Role::Superuser);
+    config.named_statements(false);
+    let mut conn = Connection::connect(&config).await.unwrap();
+    let client = db.tokio_postgres().await;
+    let corpus = corpus();
+    // Twice: the second pass runs from cached descriptions (Parse + Bind + Describe + Execute).
+    for pass in 0..2 {
+        for case in corpus.iter().filter(|c| !c.sql.contains("conformance_t")) {
+            let ours = run_wire(&mut conn, case).await;
+            let theirs = run_tokio_postgres(&client, case).await;
+            assert_eq!(ours, theirs, "pass {pass}, case {:?}", case.sql);
+            assert!(!conn.is_broken() && !conn.needs_drain());
+        }
+    }
+}
