@@ -154,3 +154,16 @@ async fn drain_after_a_dropped_query() {
         10
     );
 }
+
+#[tokio::test]
+async fn dropped_query_never_leaks_in_unnamed_statement_mode() {
+    let db = db();
+    let mut config = db.config(Role::Superuser);
+    config.named_statements(false);
+    let mut conn = Connection::connect(&config).await.unwrap();
+    let sql = "SELECT $1::int4 + 0, repeat('y', 2000) FROM generate_series(1, 300)";
+    // First a miss (prepare, then bind), then hits (Parse + Bind + Describe + Execute).
+    let mut total = drop_at_every_poll_point(&mut conn, sql, 0).await;
+    total += drop_at_every_poll_point(&mut conn, sql, 500_000).await;
+    assert!(total > 2, "only {total} poll points were exercised");
+}
