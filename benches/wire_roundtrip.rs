@@ -25,6 +25,9 @@ struct Clients {
     pg: tokio_postgres::Client,
     pg_select1: tokio_postgres::Statement,
     pg_fetch100: tokio_postgres::Statement,
+    /// The server process serving each client, for its CPU time.
+    wire_backend: i32,
+    pg_backend: i32,
 }
 
 fn connect(rt: &Runtime, server: &PgServer, dbname: &str) -> Clients {
@@ -48,6 +51,12 @@ fn connect(rt: &Runtime, server: &PgServer, dbname: &str) -> Clients {
         tokio::spawn(connection);
         let pg_select1 = pg.prepare(SELECT1).await.expect("prepare");
         let pg_fetch100 = pg.prepare(FETCH100).await.expect("prepare");
+        let wire_backend = wire.backend_pid();
+        let pg_backend: i32 = pg
+            .query_one("SELECT pg_backend_pid()", &[])
+            .await
+            .expect("backend pid")
+            .get(0);
         Clients {
             wire,
             wire_select1,
@@ -55,6 +64,8 @@ fn connect(rt: &Runtime, server: &PgServer, dbname: &str) -> Clients {
             pg,
             pg_select1,
             pg_fetch100,
+            wire_backend,
+            pg_backend,
         }
     })
 }
@@ -171,7 +182,16 @@ enum Workload {
 
 /// This thread's on-CPU time in nanoseconds (Linux `/proc/thread-self/schedstat`), if known.
 fn thread_cpu_ns() -> Option<u64> {
-    let text = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
+    schedstat_ns("/proc/thread-self/schedstat")
+}
+
+/// A local server process's on-CPU time in nanoseconds, if readable.
+fn process_cpu_ns(pid: i32) -> Option<u64> {
+    schedstat_ns(&format!("/proc/{pid}/schedstat"))
+}
+
+fn schedstat_ns(path: &str) -> Option<u64> {
+    let text = std::fs::read_to_string(path).ok()?;
     text.split_whitespace().next()?.parse().ok()
 }
 
@@ -263,28 +283,43 @@ fn main() {
         ("fetch100/tarn-wire", Workload::WireFetch100),
         ("fetch100/tokio-postgres", Workload::PgFetch100),
     ];
-    let mut totals = [(0.0f64, 0.0f64); 4];
+    // (wall, client CPU, server CPU) per query.
+    let mut totals = [(0.0f64, 0.0f64, 0.0f64); 4];
     for _ in 0..rounds {
         for (total, (_, workload)) in totals.iter_mut().zip(workloads) {
+            let backend = match workload {
+                Workload::WireSelect1 | Workload::WireFetch100 => clients.wire_backend,
+                Workload::PgSelect1 | Workload::PgFetch100 => clients.pg_backend,
+            };
+            let server_start = process_cpu_ns(backend);
             let (wall, cpu) = cpu_per_query(&rt, &mut clients, workload, chunk);
+            let server = match (server_start, process_cpu_ns(backend)) {
+                (Some(a), Some(b)) => (b - a) as f64 / 1e3 / f64::from(chunk),
+                _ => f64::NAN,
+            };
             total.0 += wall / f64::from(rounds);
             total.1 += cpu / f64::from(rounds);
+            total.2 += server / f64::from(rounds);
         }
     }
     println!(
-        "interleaved, {} queries each (per query: wall, on-CPU time of the client thread):",
+        "interleaved, {} queries each (per query: wall; on-CPU time of the client thread and of \
+         its server backend):",
         rounds * chunk
     );
-    for ((name, _), (wall, cpu)) in workloads.iter().zip(totals) {
-        println!("  {name:<26} wall {wall:>7.1} us   cpu {cpu:>6.2} us");
+    for ((name, _), (wall, cpu, server)) in workloads.iter().zip(totals) {
+        println!(
+            "  {name:<26} wall {wall:>7.1} us   client cpu {cpu:>6.2} us   server cpu {server:>6.2} us"
+        );
     }
     for pair in [0, 2] {
         let (ours, theirs) = (totals[pair], totals[pair + 1]);
         println!(
-            "  {:<26} throughput ratio {:.2}x, client CPU ratio {:.2}x",
+            "  {:<26} throughput ratio {:.2}x, client CPU ratio {:.2}x, server CPU ratio {:.2}x",
             workloads[pair].0,
             theirs.0 / ours.0,
-            ours.1 / theirs.1
+            ours.1 / theirs.1,
+            ours.2 / theirs.2
         );
     }
 
