@@ -135,11 +135,10 @@ impl Framed {
 
     /// Parses one message from the front of `read_buf` if it is complete.
     fn try_parse(&mut self) -> Result<Option<Message>, Error> {
-        let Some(header) = self.read_buf.get(..5) else {
+        let Some(&[tag, l0, l1, l2, l3]) = self.read_buf.get(..5) else {
             return Ok(None);
         };
-        let tag = header[0];
-        let len = i32::from_be_bytes([header[1], header[2], header[3], header[4]]);
+        let len = i32::from_be_bytes([l0, l1, l2, l3]);
         if len < 4 {
             return Err(Error::protocol(format!(
                 "invalid message length {len} (type {:?})",
