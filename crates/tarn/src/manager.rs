@@ -10,11 +10,15 @@
 //! - otherwise: straight back to the pool.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use tarn_wire::TransactionStatus;
 
 use crate::config::Config;
 use crate::connection::Connection;
+
+/// How long a reset waits for an abandoned reply before it cancels the query on the server.
+const DRAIN_BEFORE_CANCEL: Duration = Duration::from_millis(50);
 
 /// The PostgreSQL [`Manager`](tarn_pool::Manager) behind [`Pool`](crate::Pool).
 #[derive(Debug)]
@@ -61,7 +65,19 @@ impl tarn_pool::Manager for PgManager {
     }
 
     async fn reset(&self, conn: &mut Connection) -> Result<(), tarn_wire::Error> {
-        conn.wire.drain().await?;
+        if conn.wire.needs_drain() {
+            // Usually the abandoned reply is already on its way (unread rows): drain it. If it
+            // is not done soon, the query is still running on the server: cancel it rather
+            // than wait it out. The whole reset is bounded by the pool's reset_timeout.
+            // Cancellation safety: the drain keeps its progress in the connection.
+            if tokio::time::timeout(DRAIN_BEFORE_CANCEL, conn.wire.drain())
+                .await
+                .is_err()
+            {
+                conn.wire.cancel_token().cancel_query().await?;
+            }
+            conn.wire.drain().await?;
+        }
         if conn.wire.transaction_status() != TransactionStatus::Idle {
             conn.wire.simple_query("ROLLBACK").await?;
         }

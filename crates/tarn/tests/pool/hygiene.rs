@@ -175,3 +175,36 @@ async fn reset_query_runs_on_returned_connections() {
         .get(0);
     assert_eq!(path, "\"$user\", public");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_abandoned_long_query_is_cancelled_not_waited_out() {
+    let db = db();
+    let pool = builder(&db, &app_name("abandoned"))
+        .max_size(1)
+        .query_timeout(None)
+        .statement_timeout(None)
+        .build()
+        .await
+        .unwrap();
+    {
+        let mut conn = pool.get().await.unwrap();
+        let slow = conn.execute("SELECT pg_sleep(30)", &[]);
+        // Dropped while the server runs it.
+        assert!(
+            tokio::time::timeout(Duration::from_millis(100), slow)
+                .await
+                .is_err()
+        );
+    }
+    let started = std::time::Instant::now();
+    let mut conn = pool.get().await.unwrap();
+    // The reset cancelled the sleep instead of waiting 30 s (or its own 5 s bound).
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(conn.transaction_status(), TransactionStatus::Idle);
+    let n: i32 = conn.query_one("SELECT 5", &[]).await.unwrap().get(0);
+    assert_eq!(n, 5);
+}
