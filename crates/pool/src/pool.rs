@@ -146,7 +146,11 @@ impl<M: Manager> Pool<M> {
     /// through the normal return path, and a connect started for the caller keeps running in its
     /// own task and serves the next waiter.
     pub async fn get(&self) -> Result<Pooled<M>, Error<M::Error>> {
-        self.get_timeout(self.shared.config.acquire_timeout).await
+        let now = Instant::now();
+        if let Some(guard) = self.shared.fast_acquire(now) {
+            return Ok(guard);
+        }
+        self.acquire(now, self.shared.config.acquire_timeout).await
     }
 
     /// Like [`get`](Pool::get) with a timeout other than `acquire_timeout`.
@@ -155,8 +159,20 @@ impl<M: Manager> Pool<M> {
     ///
     /// Cancel safe, as [`get`](Pool::get).
     pub async fn get_timeout(&self, timeout: Duration) -> Result<Pooled<M>, Error<M::Error>> {
+        let now = Instant::now();
+        if let Some(guard) = self.shared.fast_acquire(now) {
+            return Ok(guard);
+        }
+        self.acquire(now, timeout).await
+    }
+
+    /// The general acquire: every case the fast path declined.
+    async fn acquire(
+        &self,
+        start: Instant,
+        timeout: Duration,
+    ) -> Result<Pooled<M>, Error<M::Error>> {
         let shared = &self.shared;
-        let start = Instant::now();
         let deadline = start.checked_add(timeout);
         let mut now = start;
         let mut wait = Duration::ZERO;
@@ -472,6 +488,34 @@ impl<M: Manager> Shared<M> {
     #[inline]
     pub(crate) fn plan(&self, st: &mut State<M::Connection, M::Error>) -> ConnectPlan {
         st.plan_connects(self.config.min_idle, self.config.max_connecting)
+    }
+
+    /// The hot path: under one short lock, take the most recently returned idle connection if it
+    /// needs neither a health check nor retirement. Anything else goes to the general path.
+    #[inline]
+    fn fast_acquire(self: &Arc<Self>, now: Instant) -> Option<Pooled<M>> {
+        let check_after = self.config.check_after_idle;
+        let live = self.with_state(|st| {
+            if st.closed {
+                return None;
+            }
+            let top = st.idle.back()?;
+            if top.is_expired(now)
+                || check_after.is_some_and(|a| now.saturating_duration_since(top.idle_since) > a)
+            {
+                return None;
+            }
+            st.counters.gets += 1;
+            st.pop_idle()
+        })?;
+        if self.observer.is_some() {
+            self.emit(&PoolEvent::Acquired {
+                wait: Duration::ZERO,
+            });
+        } else {
+            tracing::trace!("connection acquired");
+        }
+        Some(Pooled::new(Arc::clone(self), live))
     }
 
     /// The locked part of an acquire: pop an idle connection, or (when `wait`) join the queue and
