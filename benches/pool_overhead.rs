@@ -254,7 +254,10 @@ fn uncontended(c: &mut Criterion) {
 fn contended(c: &mut Criterion) {
     let mut group = c.benchmark_group("contended_64x8");
     let rt = two_workers();
-    for name in NAMES {
+    // qp 0.2 is left out: under this workload some of its tasks never get a connection again
+    // (see the fairness run, which is bounded and shows them at 0 ops), so a fixed op count
+    // never completes.
+    for name in ["tarn", "deadpool", "bb8"] {
         let pool = rt.block_on(build(name, CONNS));
         group.bench_function(name, |b| {
             b.iter_custom(|iters| {
