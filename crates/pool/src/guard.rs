@@ -102,16 +102,18 @@ impl<M: Manager> Drop for Pooled<M> {
             return;
         };
         let shared = &self.shared;
+        // Broken first: a broken connection that also looks dirty must be closed at once,
+        // not "reset" until reset_timeout runs out.
+        if shared.manager.has_broken(&mut live.conn) {
+            shared.remove(live.conn, RemoveReason::Broken);
+            return;
+        }
         if std::thread::panicking() || shared.manager.needs_reset(&mut live.conn) {
             let resetting = Resetting {
                 live: Some(live),
                 shared: Arc::clone(shared),
             };
             shared.spawn(resetting.run());
-            return;
-        }
-        if shared.manager.has_broken(&mut live.conn) {
-            shared.remove(live.conn, RemoveReason::Broken);
             return;
         }
         if self.verified {

@@ -85,6 +85,22 @@ async fn connect_hangs_times_out_with_connect_timeout_error() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_connection_both_broken_and_dirty_is_closed_not_reset() {
+    let pool = builder().max_size(1).build().unwrap();
+    let fake = Arc::clone(&pool.manager().inner);
+    let mut held = pool.get().await.unwrap();
+    held.broken = true;
+    held.dirty = true;
+    drop(held);
+    // Closed on the spot: no reset runs, and the slot is free for a new connection at once.
+    assert_eq!(Inner::count(&fake.resets), 0);
+    assert_eq!(pool.stats().closed_broken, 1);
+    let fresh = pool.get().await.unwrap();
+    assert!(!fresh.broken);
+    assert_eq!(Inner::count(&fake.resets), 0);
+}
+
+#[tokio::test(start_paused = true)]
 async fn broken_connection_is_not_reused_and_waiter_is_served() {
     let pool = builder().max_size(1).build().unwrap();
     let fake = Arc::clone(&pool.manager().inner);
