@@ -117,14 +117,10 @@ impl<M: Manager> Drop for Pooled<M> {
             return;
         }
         if self.verified {
-            let now = Instant::now();
-            if live.is_expired(now) {
-                shared.remove(live.conn, RemoveReason::MaxLifetime);
-                return;
-            }
-            live.idle_since = now;
+            shared.return_fresh(live);
+        } else {
+            shared.put_back(live);
         }
-        shared.put_back(live);
     }
 }
 
@@ -149,7 +145,7 @@ impl<M: Manager> Resetting<M> {
         )
         .await;
         let ok = matches!(result, Ok(Ok(()))) && !shared.manager.has_broken(&mut live.conn);
-        let Some(mut live) = self.live.take() else {
+        let Some(live) = self.live.take() else {
             return;
         };
         if !ok {
@@ -161,13 +157,7 @@ impl<M: Manager> Resetting<M> {
             shared.remove(live.conn, RemoveReason::ResetFailed);
             return;
         }
-        let now = Instant::now();
-        if live.is_expired(now) {
-            shared.remove(live.conn, RemoveReason::MaxLifetime);
-            return;
-        }
-        live.idle_since = now;
-        shared.put_back(live);
+        shared.return_fresh(live);
     }
 }
 

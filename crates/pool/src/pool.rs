@@ -656,12 +656,38 @@ impl<M: Manager> Shared<M> {
                 self.config.max_connecting,
             )
         });
+        if !self.settle(returned) {
+            return;
+        }
+        if self.observer.is_some() {
+            self.emit(&PoolEvent::Released);
+        } else {
+            tracing::trace!("connection released");
+        }
+    }
+
+    /// Returns a connection that was just used: closed if past its lifetime, otherwise stamped
+    /// idle from now and put back.
+    pub(crate) fn return_fresh(self: &Arc<Self>, mut live: Live<M::Connection>) {
+        let now = Instant::now();
+        if live.is_expired(now) {
+            self.remove(live.conn, RemoveReason::MaxLifetime);
+            return;
+        }
+        live.idle_since = now;
+        self.put_back(live);
+    }
+
+    /// Acts on what the state did with a returned connection, outside the lock: wakes the
+    /// waiter it was handed to, or closes it. Returns false when it was closed.
+    fn settle(self: &Arc<Self>, returned: Returned<M::Connection>) -> bool {
         match returned {
-            Returned::Idle => {}
+            Returned::Idle => true,
             Returned::Handed(waker) => {
                 if let Some(w) = waker {
                     w.wake();
                 }
+                true
             }
             Returned::Close {
                 live,
@@ -670,13 +696,8 @@ impl<M: Manager> Shared<M> {
                 drained,
             } => {
                 self.finish_removal(live.conn, reason, plan, drained);
-                return;
+                false
             }
-        }
-        if self.observer.is_some() {
-            self.emit(&PoolEvent::Released);
-        } else {
-            tracing::trace!("connection released");
         }
     }
 
@@ -901,20 +922,7 @@ async fn run_connect<M: Manager>(mut slot: ConnectSlot<M>, failures: u32) {
                 shared.emit(&PoolEvent::Connected {
                     duration: now.saturating_duration_since(started),
                 });
-                match returned {
-                    Returned::Idle => {}
-                    Returned::Handed(waker) => {
-                        if let Some(w) = waker {
-                            w.wake();
-                        }
-                    }
-                    Returned::Close {
-                        live,
-                        reason,
-                        plan,
-                        drained,
-                    } => shared.finish_removal(live.conn, reason, plan, drained),
-                }
+                shared.settle(returned);
                 return;
             }
             Ok(Err(e)) => ConnectError::Failed(Arc::new(e)),
