@@ -204,13 +204,14 @@ async fn run(args: Args) -> Result<(), String> {
                         s.errors += result.errors;
                     }
                 }
-                if with_pgbench && round > 0 {
-                    if let Some(bench) = &pgbench {
-                        progress.set_message(format!("select1 c={concurrency} pgbench"));
-                        match bench.select1(concurrency, duration).await {
-                            Ok(tps) => bench_tps.push(tps),
-                            Err(e) => progress.println(format!("pgbench failed: {e}")),
-                        }
+                if with_pgbench
+                    && round > 0
+                    && let Some(bench) = &pgbench
+                {
+                    progress.set_message(format!("select1 c={concurrency} pgbench"));
+                    match bench.select1(concurrency, duration).await {
+                        Ok(tps) => bench_tps.push(tps),
+                        Err(e) => progress.println(format!("pgbench failed: {e}")),
                     }
                 }
             }

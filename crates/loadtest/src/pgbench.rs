@@ -41,7 +41,7 @@ impl Pgbench {
     /// Runs `SELECT 1` from `clients` connections for about `duration` (whole seconds, at
     /// least one: pgbench's unit) and returns its transactions per second.
     pub(crate) async fn select1(&self, clients: usize, duration: Duration) -> Result<f64, String> {
-        let threads = if clients % 2 == 0 { 2 } else { 1 };
+        let threads = if clients.is_multiple_of(2) { 2 } else { 1 };
         let seconds = duration.as_secs_f64().round().max(1.0) as u64;
         let out = tokio::process::Command::new(&self.binary)
             .args(["-n", "-M", "prepared", "-f"])
