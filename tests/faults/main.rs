@@ -121,6 +121,15 @@ async fn reset_connections_are_replaced() {
     }
     let seen = proxy.connections_seen();
     proxy.reset_all();
+    // The proxy resets from its own tasks: wait until every old connection is really gone.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while proxy.open_connections() > 0 {
+        assert!(
+            Instant::now() < deadline,
+            "the proxy did not reset its connections"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
     // Every checkout pings an idle connection first (check_after_idle = 0), so the dead
     // ones are found and replaced instead of failing the caller.
     for _ in 0..4 {
