@@ -46,7 +46,7 @@ struct Args {
     #[arg(long, default_value_t = 16)]
     pool_size: usize,
     /// Seconds per counted round.
-    #[arg(long, default_value_t = 0.6)]
+    #[arg(long, default_value_t = 0.5)]
     duration: f64,
     /// Counted rounds per pool and cell (at least 3 for a median worth the name).
     #[arg(long, default_value_t = 3)]
