@@ -9,36 +9,19 @@ use std::fmt;
 use std::path::PathBuf;
 use std::time::Duration;
 
-/// Where the server is: a TCP host, or a directory holding its unix socket.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Host {
-    /// A host name or IP address.
-    Tcp(String),
-    /// A directory holding the server's socket `.s.PGSQL.<port>`, as libpq's `host=/dir`.
-    Unix(PathBuf),
-}
+pub use tarn_wire::Host;
 
-impl Host {
-    /// A host string as libpq reads it: an absolute path is a unix socket directory.
-    pub fn parse(host: &str) -> Host {
-        if host.starts_with('/') {
-            Host::Unix(PathBuf::from(host))
-        } else {
-            Host::Tcp(
-                host.trim_start_matches('[')
-                    .trim_end_matches(']')
-                    .to_owned(),
-            )
-        }
-    }
-}
-
-impl fmt::Display for Host {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Host::Tcp(h) => f.write_str(h),
-            Host::Unix(dir) => write!(f, "{}", dir.display()),
-        }
+/// A host string as libpq reads it: an absolute path is a unix socket directory; brackets
+/// around an IPv6 address (as URLs write it) are dropped.
+pub(crate) fn parse_host(host: &str) -> Host {
+    if host.starts_with('/') {
+        Host::Unix(PathBuf::from(host))
+    } else {
+        Host::Tcp(
+            host.trim_start_matches('[')
+                .trim_end_matches(']')
+                .to_owned(),
+        )
     }
 }
 
@@ -213,7 +196,7 @@ impl Config {
             config.apply_connection_string(&url, "DATABASE_URL")?;
         } else {
             if let Some(host) = get("PGHOST") {
-                config.host = Host::parse(&host);
+                config.host = parse_host(&host);
             }
             if let Some(port) = get("PGPORT") {
                 config.port = parse_port(&port).map_err(|p| env_error("PGPORT", &port, p))?;
@@ -319,7 +302,7 @@ impl Config {
             ConfigError::new(source, format!("not a valid URL: {e}"))
         })?;
         if let Some(host) = url.host_str().filter(|h| !h.is_empty()) {
-            self.host = Host::parse(&percent_decode(host));
+            self.host = parse_host(&percent_decode(host));
         }
         if let Some(port) = url.port() {
             if port == 0 {
@@ -349,7 +332,7 @@ impl Config {
     fn apply_param(&mut self, key: &str, value: String, source: &str) -> Result<(), ConfigError> {
         let at = || format!("{key} in {source}");
         match key {
-            "host" => self.host = Host::parse(&value),
+            "host" => self.host = parse_host(&value),
             "port" => {
                 self.port = parse_port(&value)
                     .map_err(|p| ConfigError::new(at(), format!("{value:?}: {p}")))?

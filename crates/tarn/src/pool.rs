@@ -12,7 +12,7 @@ use tarn_pool::{PoolEvent, Stats, Status};
 use tarn_wire::{Params, Row, SimpleQueryMessage, ToStatement};
 use tracing::Instrument;
 
-use crate::config::{Config, ConfigError, Host};
+use crate::config::{Config, ConfigError, parse_host};
 use crate::connection::{Connection, query_span};
 use crate::error::Error;
 use crate::health::HealthReport;
@@ -101,7 +101,7 @@ impl Builder {
 
     setter!(
         /// Server host name or address; an absolute path is a unix socket directory.
-        host: &str => |c, v| c.host = Host::parse(v)
+        host: &str => |c, v| c.host = parse_host(v)
     );
     setter!(
         /// Server port. Default 5432.
