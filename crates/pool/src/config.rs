@@ -145,6 +145,17 @@ impl Config {
         };
         (shortest / 4).clamp(Duration::from_millis(10), Duration::from_secs(30))
     }
+
+    /// How often the background task refreshes the pool's coarse clock while the pool is in
+    /// use: a fifth of `check_after_idle`, between 5 ms and 100 ms (see `clock.rs`).
+    pub(crate) fn clock_tick(&self) -> Duration {
+        match self.check_after_idle {
+            Some(d) if !d.is_zero() => {
+                (d / 5).clamp(Duration::from_millis(5), Duration::from_millis(100))
+            }
+            _ => Duration::from_millis(100),
+        }
+    }
 }
 
 /// The observer callback type: called for every [`PoolEvent`], never while the pool's lock is

@@ -4,16 +4,16 @@
 //! What happens on drop, in order: a connection the manager reports broken is closed; one
 //! dropped during a panic, or that the manager says needs a reset, is reset in a spawned task
 //! (still counted as in use) and returned or closed after; one whose health check was cut short
-//! goes back without a new idle time, so the next caller checks it; one past `max_lifetime` is
-//! closed; any other goes to the oldest waiter, else to idle.
+//! goes back marked unverified, so the next caller checks it; one past `max_lifetime` is
+//! closed; any other is stamped idle and goes to the oldest waiter, else to idle.
 
 use std::ops::{Deref, DerefMut};
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::time::{Instant, timeout};
+use tokio::time::timeout;
 
-use crate::internals::Live;
+use crate::internals::{Live, UNVERIFIED};
 use crate::manager::Manager;
 use crate::pool::Shared;
 use crate::stats::RemoveReason;
@@ -74,7 +74,7 @@ impl<M: Manager> Pooled<M> {
     pub fn age(this: &Self) -> Duration {
         this.live
             .as_ref()
-            .map(|l| Instant::now().saturating_duration_since(l.created_at))
+            .map(|l| Duration::from_nanos(this.shared.clock.now().saturating_sub(l.created_at)))
             .unwrap_or_default()
     }
 }
@@ -116,11 +116,10 @@ impl<M: Manager> Drop for Pooled<M> {
             shared.spawn(resetting.run());
             return;
         }
-        if self.verified {
-            shared.return_fresh(live);
-        } else {
-            shared.put_back(live);
+        if !self.verified {
+            live.idle_since = UNVERIFIED;
         }
+        shared.put_back(live, self.verified);
     }
 }
 
@@ -157,7 +156,7 @@ impl<M: Manager> Resetting<M> {
             shared.remove(live.conn, RemoveReason::ResetFailed);
             return;
         }
-        shared.return_fresh(live);
+        shared.put_back(live, true);
     }
 }
 

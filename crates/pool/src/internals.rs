@@ -15,29 +15,40 @@
 //! if it is dropped first, its `Drop` passes the connection on (see `pool.rs`). Slots carry a
 //! sequence number so a stale key can never touch a reused slot.
 
-use std::collections::VecDeque;
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, VecDeque};
 use std::task::Waker;
 
-use tokio::time::Instant;
-
+use crate::clock::{Clock, Nanos};
 use crate::error::ConnectError;
 use crate::stats::{RemoveReason, Status};
 
-/// A connection plus the times the pool keeps about it.
+/// A connection plus the times the pool keeps about it, in pool time (see `clock.rs`).
 #[derive(Debug)]
 pub(crate) struct Live<C> {
     pub(crate) conn: C,
     /// When it was opened.
-    pub(crate) created_at: Instant,
-    /// When `max_lifetime` (less jitter) runs out.
-    pub(crate) expires_at: Option<Instant>,
-    /// When it last became idle (returned, or opened).
-    pub(crate) idle_since: Instant,
+    pub(crate) created_at: Nanos,
+    /// When `max_lifetime` (less jitter) runs out; `Nanos::MAX` for never.
+    pub(crate) expires_at: Nanos,
+    /// When it last became idle (returned, or opened); [`UNVERIFIED`] when it came back without
+    /// a finished health check, so the next caller must check it. (A sentinel rather than a
+    /// `bool` keeps `Live` free of padding, which the hot path copies; see docs/pool.md.)
+    pub(crate) idle_since: Nanos,
 }
 
+/// `idle_since` of a connection whose health check was cut short.
+pub(crate) const UNVERIFIED: Nanos = Nanos::MAX;
+
 impl<C> Live<C> {
-    pub(crate) fn is_expired(&self, now: Instant) -> bool {
-        self.expires_at.is_some_and(|at| now >= at)
+    #[inline]
+    pub(crate) fn is_unverified(&self) -> bool {
+        self.idle_since == UNVERIFIED
+    }
+
+    #[inline]
+    pub(crate) fn is_expired(&self, now: Nanos) -> bool {
+        now >= self.expires_at
     }
 }
 
@@ -48,6 +59,9 @@ pub(crate) enum Handoff<C> {
     Conn(Live<C>),
     /// The pool closed.
     Closed,
+    /// The waiter's deadline passed; the pool's counts just before it was dropped from the
+    /// queue.
+    TimedOut(Status),
 }
 
 const NIL: usize = usize::MAX;
@@ -67,7 +81,7 @@ struct Slot<C> {
 }
 
 /// Identifies one waiter's slot.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub(crate) struct WaiterKey {
     index: usize,
     seq: u64,
@@ -102,7 +116,7 @@ impl<C> WaiterQueue<C> {
     }
 
     /// Appends a waiter at the back.
-    pub(crate) fn push_back(&mut self) -> WaiterKey {
+    pub(crate) fn push_back(&mut self, waker: Waker) -> WaiterKey {
         let seq = self.next_seq;
         self.next_seq += 1;
         let slot = Slot {
@@ -111,7 +125,7 @@ impl<C> WaiterQueue<C> {
             next: NIL,
             linked: true,
             occupied: true,
-            waker: None,
+            waker: Some(waker),
             handoff: None,
         };
         let index = match self.free.pop() {
@@ -158,6 +172,35 @@ impl<C> WaiterQueue<C> {
         self.slots
             .get_mut(key.index)
             .filter(|s| s.occupied && s.seq == key.seq)
+    }
+
+    /// True while the waiter is in the FIFO (not served, not cancelled).
+    pub(crate) fn is_waiting(&self, key: WaiterKey) -> bool {
+        self.slots
+            .get(key.index)
+            .is_some_and(|s| s.occupied && s.linked && s.seq == key.seq)
+    }
+
+    /// Serves one particular waiter (one whose deadline passed) with `handoff`. Returns its
+    /// waker; does nothing if the waiter is no longer in the FIFO.
+    pub(crate) fn serve(&mut self, key: WaiterKey, handoff: Handoff<C>) -> Option<Waker> {
+        if !self.is_waiting(key) {
+            return None;
+        }
+        self.unlink(key.index);
+        let slot = &mut self.slots[key.index];
+        slot.handoff = Some(handoff);
+        slot.waker.take()
+    }
+
+    /// Clones the waker of every waiter in the FIFO into `out` (to make them poll again).
+    pub(crate) fn wakers(&self, out: &mut Vec<Waker>) {
+        let mut i = self.head;
+        while i != NIL {
+            let slot = &self.slots[i];
+            out.extend(slot.waker.clone());
+            i = slot.next;
+        }
     }
 
     /// Serves the oldest waiter with `handoff`; gives the handoff back if nobody waits.
@@ -285,6 +328,24 @@ pub(crate) struct State<C, E> {
     pub(crate) counters: Counters,
     pub(crate) last_connect_error: Option<ConnectError<E>>,
     pub(crate) connect_failures: u32,
+    /// The latest clock reading anyone took (pool time; see `clock.rs`).
+    pub(crate) now: Nanos,
+    /// The background task is ticking: `now` is at most one clock tick old.
+    pub(crate) clock_live: bool,
+    /// Someone used `now` instead of the clock since the last tick.
+    pub(crate) clock_used: bool,
+    /// The background task is running (it clears this when its future is dropped).
+    pub(crate) background_alive: bool,
+    /// Waiters' deadlines, earliest first, for the background task. Entries of waiters that
+    /// were served or gave up are left in place and skipped; the heap is compacted when they
+    /// outnumber the live ones.
+    pub(crate) deadlines: BinaryHeap<Reverse<(Nanos, WaiterKey)>>,
+    /// When the background task will next look at `deadlines` (`None`: it will not).
+    pub(crate) timer_at: Option<Nanos>,
+    /// The background task must be woken once the lock is released (the clock went live, or a
+    /// deadline is earlier than it planned for). Taken by `Shared::with_state`, so no path can
+    /// forget it.
+    pub(crate) poke: bool,
 }
 
 impl<C, E> State<C, E> {
@@ -300,7 +361,82 @@ impl<C, E> State<C, E> {
             counters: Counters::default(),
             last_connect_error: None,
             connect_failures: 0,
+            now: 0,
+            clock_live: false,
+            clock_used: false,
+            background_alive: false,
+            deadlines: BinaryHeap::new(),
+            timer_at: None,
+            poke: false,
         }
+    }
+
+    /// The time for a decision that tolerates one clock tick of lag: `now` while the background
+    /// task keeps it fresh, else a real reading, after which the clock goes live and the
+    /// background task is poked to start ticking.
+    #[inline]
+    pub(crate) fn coarse_now(&mut self, clock: &Clock) -> Nanos {
+        if self.clock_live {
+            self.clock_used = true;
+            return self.now;
+        }
+        let now = self.observe(clock.now());
+        if self.background_alive {
+            self.clock_live = true;
+            self.clock_used = true;
+            self.poke = true;
+        }
+        now
+    }
+
+    /// Records a real clock reading; returns the (monotonic) pool time.
+    #[inline]
+    pub(crate) fn observe(&mut self, now: Nanos) -> Nanos {
+        self.now = self.now.max(now);
+        self.now
+    }
+
+    /// Registers a waiter's deadline with the background task, poking it when this deadline is
+    /// earlier than any it will wake up for.
+    pub(crate) fn add_deadline(&mut self, deadline: Nanos, key: WaiterKey) {
+        if self.deadlines.len() >= 2 * self.waiters.len() + 32 {
+            let waiters = &self.waiters;
+            self.deadlines
+                .retain(|Reverse((_, k))| waiters.is_waiting(*k));
+        }
+        self.deadlines.push(Reverse((deadline, key)));
+        if self.timer_at.is_none_or(|t| deadline < t) {
+            self.timer_at = Some(deadline);
+            self.poke = true;
+        }
+    }
+
+    /// The background task's pass over the clock and the deadlines: stores the reading, serves
+    /// every waiter whose deadline passed with [`Handoff::TimedOut`] (their wakers go to
+    /// `wake`), decides whether the clock keeps ticking, and sets when to look again. Returns
+    /// whether the clock is still ticking.
+    pub(crate) fn tick(&mut self, now: Nanos, wake: &mut Vec<Waker>) -> bool {
+        self.observe(now);
+        let mut snapshot = None;
+        while let Some(&Reverse((deadline, key))) = self.deadlines.peek() {
+            if !self.waiters.is_waiting(key) {
+                self.deadlines.pop();
+                continue;
+            }
+            if deadline > now {
+                break;
+            }
+            self.deadlines.pop();
+            // The counts as the first expired caller saw them, itself included.
+            let status = *snapshot.get_or_insert_with(|| self.status());
+            wake.extend(self.waiters.serve(key, Handoff::TimedOut(status)));
+        }
+        self.timer_at = self.deadlines.peek().map(|Reverse((d, _))| *d);
+        if self.clock_live && !self.clock_used {
+            self.clock_live = false;
+        }
+        self.clock_used = false;
+        self.clock_live
     }
 
     /// The invariant that holds at every unlock: the counts add up, and the pool is over its
@@ -365,19 +501,22 @@ impl<C, E> State<C, E> {
                 drained,
             };
         }
-        match self.waiters.serve_oldest(Handoff::Conn(live)) {
-            Ok(waker) => Returned::Handed(waker),
-            Err(Handoff::Conn(live)) => {
-                self.in_use -= 1;
-                if lifo {
-                    self.idle.push_back(live);
-                } else {
-                    self.idle.push_front(live);
-                }
-                Returned::Idle
-            }
-            Err(Handoff::Closed) => unreachable!("put_back only hands out connections"),
+        if self.waiters.len() > 0 {
+            // With a waiter in the FIFO the hand-off cannot come back.
+            let waker = self
+                .waiters
+                .serve_oldest(Handoff::Conn(live))
+                .ok()
+                .flatten();
+            return Returned::Handed(waker);
         }
+        self.in_use -= 1;
+        if lifo {
+            self.idle.push_back(live);
+        } else {
+            self.idle.push_front(live);
+        }
+        Returned::Idle
     }
 
     /// Forgets a connection that was in use; returns connects to start for the freed slot and

@@ -38,6 +38,7 @@
 //!
 //! See `docs/pool.md` in the repository for the state machine and measured costs.
 
+mod clock;
 mod config;
 mod error;
 mod guard;

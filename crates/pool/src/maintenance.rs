@@ -1,38 +1,92 @@
-//! The maintenance task: one per pool. It holds only a `Weak` reference, so it never keeps the
+//! The background task: one per pool. It holds only a `Weak` reference, so it never keeps the
 //! pool alive, and stops when the pool is closed or its shared state is dropped.
 //!
-//! Each pass retires idle connections past `max_lifetime`, reaps idle ones past `idle_timeout`
-//! down to `min_idle`, and refills to `min_idle` (the connect tasks back off on failure). It runs
-//! at start, every `maintenance_interval`, and when poked (close, resize, a lost connect task).
+//! It does three jobs on one timer:
+//! - **deadlines**: it wakes at the earliest waiter deadline and serves every waiter whose
+//!   deadline passed with a timeout, so a waiting caller costs no timer of its own (a tokio timer
+//!   per waiter was a fifth of the contended acquire's CPU time; see docs/pool.md);
+//! - **clock**: while the pool is in use it stores a clock reading every tick, so checkouts and
+//!   returns read that instead of the clock (`clock.rs`), and it stops ticking after a tick
+//!   without use;
+//! - **maintenance**: every `maintenance_interval`, and at once when asked (close, resize, a lost
+//!   connect task), it retires idle connections past `max_lifetime`, reaps idle ones past
+//!   `idle_timeout` down to `min_idle`, and refills to `min_idle`.
+//!
+//! If the task's future is dropped without the pool closing (its runtime shut down while the pool
+//! lives on in another), [`Alive`] marks it gone and wakes every waiter; the first to notice
+//! restarts it on its own runtime.
 
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Weak};
-use std::time::Duration;
 
-use tokio::sync::{Notify, oneshot};
+use tokio::sync::Notify;
 
+use crate::clock::{Nanos, nanos};
 use crate::manager::Manager;
 use crate::pool::Shared;
 
-pub(crate) async fn run<M: Manager>(
-    shared: Weak<Shared<M>>,
-    wake: Arc<Notify>,
-    mut stop: oneshot::Receiver<()>,
-    interval: Duration,
-) {
+pub(crate) async fn run<M: Manager>(shared: Weak<Shared<M>>, wake: Arc<Notify>) {
+    let _alive = Alive {
+        shared: shared.clone(),
+    };
+    let mut next_pass: Nanos = 0;
+    let mut wakers = Vec::new();
     loop {
-        {
+        let sleep_until = {
             let Some(shared) = shared.upgrade() else {
                 return;
             };
-            if shared.with_state(|st| st.closed) {
+            let now = shared.clock.now();
+            let (ticking, timer_at, closed) = shared.with_state(|st| {
+                let ticking = st.tick(now, &mut wakers);
+                (ticking, st.timer_at, st.closed)
+            });
+            for w in wakers.drain(..) {
+                w.wake();
+            }
+            if closed {
                 return;
             }
-            shared.maintain();
-        }
+            if now >= next_pass || shared.maintain_requested.swap(false, Ordering::AcqRel) {
+                shared.maintain(now);
+                next_pass = now.saturating_add(nanos(shared.config.maintenance_interval()));
+            }
+            let mut at = next_pass;
+            if ticking {
+                at = at.min(now.saturating_add(nanos(shared.config.clock_tick())));
+            }
+            if let Some(t) = timer_at {
+                at = at.min(t);
+            }
+            shared.clock.instant(at)
+        };
         tokio::select! {
-            _ = tokio::time::sleep(interval) => {}
+            _ = tokio::time::sleep_until(sleep_until) => {}
             _ = wake.notified() => {}
-            _ = &mut stop => return,
+        }
+    }
+}
+
+/// Marks the background task gone when its future is dropped, however that happens.
+struct Alive<M: Manager> {
+    shared: Weak<Shared<M>>,
+}
+
+impl<M: Manager> Drop for Alive<M> {
+    fn drop(&mut self) {
+        let Some(shared) = self.shared.upgrade() else {
+            return;
+        };
+        let mut wakers = Vec::new();
+        shared.with_state(|st| {
+            st.background_alive = false;
+            st.clock_live = false;
+            st.timer_at = None;
+            // Waiters whose deadlines this task watched must learn that it is gone.
+            st.waiters.wakers(&mut wakers);
+        });
+        for w in wakers {
+            w.wake();
         }
     }
 }

@@ -8,15 +8,16 @@
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::task::{Context, Poll};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use parking_lot::Mutex;
 use tokio::runtime::Handle;
-use tokio::sync::{Notify, oneshot};
-use tokio::time::{Instant, timeout, timeout_at};
+use tokio::sync::Notify;
+use tokio::time::{Instant, Sleep, timeout, timeout_at};
 
+use crate::clock::{Clock, Nanos, nanos};
 use crate::config::{Config, Observer, QueueMode};
 use crate::error::{BuildError, ConnectError, Error, Phase, TimeoutError};
 use crate::guard::Pooled;
@@ -54,18 +55,23 @@ pub(crate) struct Shared<M: Manager> {
     pub(crate) manager: M,
     pub(crate) config: Config,
     lifo: bool,
+    /// `check_after_idle` in pool nanoseconds.
+    check_after: Option<Nanos>,
     /// One lock over all bookkeeping: critical sections are a few field updates, never an
     /// `.await`, and allocate only when a queue grows past its previous high-water mark, so a
     /// single lock is cheaper than any split design and makes the invariant easy to check.
     state: Mutex<State<M::Connection, M::Error>>,
+    pub(crate) clock: Clock,
     observer: Option<Observer>,
     /// The runtime the pool was built on, used when a task must be spawned from a thread that
     /// is not inside a runtime (a guard dropped elsewhere).
     runtime: Handle,
-    /// Wakes the maintenance task early (close, resize, a connect task that died).
-    maintenance: Arc<Notify>,
-    /// Dropped with `Shared`, which tells the maintenance task to stop.
-    _maintenance_stop: oneshot::Sender<()>,
+    /// Wakes the background task early: a deadline earlier than it planned for, the clock
+    /// going live, or a maintenance pass wanted (see `maintain_requested`).
+    pub(crate) background: Arc<Notify>,
+    /// Set with a poke when the next background pass must run maintenance at once (close,
+    /// resize, a connect task that died).
+    pub(crate) maintain_requested: AtomicBool,
     /// Signalled when the pool reaches size 0 while closed.
     drained: Notify,
     gets_waited: AtomicU64,
@@ -76,20 +82,36 @@ pub(crate) struct Shared<M: Manager> {
 
 impl<M: Manager> Drop for Shared<M> {
     fn drop(&mut self) {
+        // The background task holds only a `Weak`: poked, it finds the pool gone and stops.
+        self.background.notify_one();
         let idle = std::mem::take(&mut self.state.get_mut().idle);
         // No runtime can be relied on here: idle connections are dropped, not closed gracefully.
         drop(idle);
     }
 }
 
-/// What an acquire found under the lock.
-enum Acquire<C> {
-    Idle(Live<C>),
+/// What one locked checkout step found.
+enum Step<C> {
+    /// An idle connection, counted in use; `check` says it must be health-checked first.
+    Idle {
+        live: Live<C>,
+        check: bool,
+    },
+    /// An idle connection past its lifetime, already uncounted: close it and try again.
     Expired(Live<C>, ConnectPlan),
-    Wait(WaiterKey, ConnectPlan),
+    /// What the caller's queue slot was given.
+    Handed(Handoff<C>),
     Closed,
     QueueFull,
     Unavailable,
+}
+
+/// When an acquire started waiting and when it must give up (pool time), fixed the first time
+/// it is needed (a wait or a health check) from a real clock reading.
+#[derive(Debug, Clone, Copy)]
+struct Deadline {
+    start: Nanos,
+    at: Option<Nanos>,
 }
 
 impl<M: Manager> Pool<M> {
@@ -104,29 +126,28 @@ impl<M: Manager> Pool<M> {
         observer: Option<Observer>,
         runtime: Handle,
     ) -> Self {
-        let (stop_tx, stop_rx) = oneshot::channel();
-        let maintenance = Arc::new(Notify::new());
+        let mut state = State::new(config.max_size);
+        state.background_alive = true;
         let shared = Arc::new(Shared {
             manager,
             lifo: config.queue == QueueMode::Lifo,
-            state: Mutex::new(State::new(config.max_size)),
+            check_after: config.check_after_idle.map(nanos),
+            state: Mutex::new(state),
+            clock: Clock::new(),
             config,
             observer,
             runtime,
-            maintenance: Arc::clone(&maintenance),
-            _maintenance_stop: stop_tx,
+            background: Arc::new(Notify::new()),
+            maintain_requested: AtomicBool::new(false),
             drained: Notify::new(),
             gets_waited: AtomicU64::new(0),
             timeouts: AtomicU64::new(0),
             wait_nanos_total: AtomicU64::new(0),
             wait_nanos_max: AtomicU64::new(0),
         });
-        let interval = shared.config.maintenance_interval();
         shared.spawn(crate::maintenance::run(
             Arc::downgrade(&shared),
-            maintenance,
-            stop_rx,
-            interval,
+            Arc::clone(&shared.background),
         ));
         Pool { shared }
     }
@@ -146,11 +167,7 @@ impl<M: Manager> Pool<M> {
     /// through the normal return path, and a connect started for the caller keeps running in its
     /// own task and serves the next waiter.
     pub async fn get(&self) -> Result<Pooled<M>, Error<M::Error>> {
-        let now = Instant::now();
-        if let Some(guard) = self.shared.fast_acquire(now) {
-            return Ok(guard);
-        }
-        self.acquire(now, self.shared.config.acquire_timeout).await
+        self.acquire(self.shared.config.acquire_timeout, true).await
     }
 
     /// Like [`get`](Pool::get) with a timeout other than `acquire_timeout`.
@@ -159,71 +176,7 @@ impl<M: Manager> Pool<M> {
     ///
     /// Cancel safe, as [`get`](Pool::get).
     pub async fn get_timeout(&self, timeout: Duration) -> Result<Pooled<M>, Error<M::Error>> {
-        let now = Instant::now();
-        if let Some(guard) = self.shared.fast_acquire(now) {
-            return Ok(guard);
-        }
-        self.acquire(now, timeout).await
-    }
-
-    /// The general acquire: every case the fast path declined.
-    async fn acquire(
-        &self,
-        start: Instant,
-        timeout: Duration,
-    ) -> Result<Pooled<M>, Error<M::Error>> {
-        let shared = &self.shared;
-        let deadline = start.checked_add(timeout);
-        let mut now = start;
-        let mut wait = Duration::ZERO;
-        loop {
-            let live = match shared.acquire_locked(now, true) {
-                Acquire::Idle(live) => live,
-                Acquire::Expired(live, plan) => {
-                    shared.finish_removal(live.conn, RemoveReason::MaxLifetime, plan, false);
-                    continue;
-                }
-                Acquire::Closed => return Err(Error::Closed),
-                Acquire::QueueFull => return Err(shared.queue_full()),
-                Acquire::Unavailable => unreachable!(),
-                Acquire::Wait(key, plan) => {
-                    shared.spawn_connects(plan);
-                    let mut waiter = std::pin::pin!(Waiter {
-                        shared,
-                        key,
-                        done: false,
-                    });
-                    // Cancellation safety: dropping `waiter` (timeout or caller cancellation)
-                    // unlinks it in O(1) and passes on a connection it was handed. On timeout it
-                    // is still queued while the error's status is taken, so the count includes
-                    // this caller.
-                    let handoff = match deadline {
-                        Some(deadline) => match timeout_at(deadline, waiter.as_mut()).await {
-                            Ok(handoff) => handoff,
-                            Err(_) => return Err(shared.timeout_error(Phase::Waiting, timeout)),
-                        },
-                        None => waiter.as_mut().await,
-                    };
-                    match handoff {
-                        Handoff::Conn(live) => {
-                            now = Instant::now();
-                            wait = now.saturating_duration_since(start);
-                            shared.record_wait(wait);
-                            live
-                        }
-                        Handoff::Closed => return Err(Error::Closed),
-                    }
-                }
-            };
-            match self
-                .finish_acquire(live, now, deadline, timeout, wait)
-                .await
-            {
-                Ok(Some(guard)) => return Ok(guard),
-                Ok(None) => now = Instant::now(),
-                Err(e) => return Err(e),
-            }
-        }
+        self.acquire(timeout, true).await
     }
 
     /// Gets an idle connection without waiting: fails with [`Error::Unavailable`] when none is
@@ -234,76 +187,117 @@ impl<M: Manager> Pool<M> {
     ///
     /// Cancel safe: a connection being checked goes back through the normal return path.
     pub async fn try_get(&self) -> Result<Pooled<M>, Error<M::Error>> {
+        self.acquire(self.shared.config.acquire_timeout, false)
+            .await
+    }
+
+    /// Every acquire: one locked step (take an idle connection, or join the queue), a wait for
+    /// the hand-off if queued, and a health check if the connection needs one; a failed check
+    /// or an expired connection starts over within the same deadline.
+    async fn acquire(&self, timeout: Duration, wait: bool) -> Result<Pooled<M>, Error<M::Error>> {
         let shared = &self.shared;
-        let timeout = shared.config.acquire_timeout;
-        let deadline = Instant::now().checked_add(timeout);
+        if let Some(guard) = shared.fast_checkout() {
+            shared.acquired(Duration::ZERO);
+            return Ok(guard);
+        }
+        let mut deadline = None;
         loop {
-            let now = Instant::now();
-            let live = match shared.acquire_locked(now, false) {
-                Acquire::Idle(live) => live,
-                Acquire::Expired(live, plan) => {
+            // Cancellation safety: dropping `Checkout` unlinks its waiter in O(1) and passes on
+            // a connection it was handed but had not collected.
+            let checkout = Checkout {
+                shared,
+                timeout,
+                wait,
+                deadline: &mut deadline,
+                key: None,
+                fallback: None,
+            };
+            let step = match checkout.await {
+                Ok(guard) => {
+                    shared.acquired(Duration::ZERO);
+                    return Ok(guard);
+                }
+                Err(step) => step,
+            };
+            let (live, check, wait_time) = match step {
+                Step::Idle { live, check } => (live, check, Duration::ZERO),
+                Step::Expired(live, plan) => {
                     shared.finish_removal(live.conn, RemoveReason::MaxLifetime, plan, false);
                     continue;
                 }
-                Acquire::Closed => return Err(Error::Closed),
-                Acquire::Wait(..) | Acquire::QueueFull | Acquire::Unavailable => {
-                    return Err(Error::Unavailable);
+                Step::Handed(Handoff::Conn(live)) => {
+                    let now = shared.clock.now();
+                    let start = deadline.map_or(now, |d| d.start);
+                    let waited = Duration::from_nanos(now.saturating_sub(start));
+                    shared.record_wait(waited);
+                    // Handed over straight from a caller or a connect: checked only if it came
+                    // back unverified, or sat in the slot longer than `check_after_idle`.
+                    let check = live.is_unverified()
+                        || shared.check_after.is_some_and(|after| {
+                            after > 0 && now.saturating_sub(live.idle_since) > after
+                        });
+                    (live, check, waited)
                 }
+                Step::Handed(Handoff::Closed) | Step::Closed => return Err(Error::Closed),
+                Step::Handed(Handoff::TimedOut(status)) => {
+                    return Err(shared.timeout_error(Phase::Waiting, timeout, status));
+                }
+                Step::QueueFull => return Err(shared.queue_full()),
+                Step::Unavailable => return Err(Error::Unavailable),
             };
-            if let Some(guard) = self
-                .finish_acquire(live, now, deadline, timeout, Duration::ZERO)
-                .await?
-            {
-                return Ok(guard);
+            let mut guard = Pooled::new(Arc::clone(shared), live);
+            if check {
+                let deadline = *deadline.get_or_insert_with(|| {
+                    let now = shared.clock.now();
+                    Deadline {
+                        start: now,
+                        at: now.checked_add(nanos(timeout)),
+                    }
+                });
+                match self.check(guard, deadline, timeout).await? {
+                    Some(checked) => guard = checked,
+                    None => continue,
+                }
             }
+            shared.acquired(wait_time);
+            return Ok(guard);
         }
     }
 
-    /// Wraps a connection in a guard and checks it if it sat idle too long. `Ok(None)` means the
-    /// check failed and the connection was closed: try again.
-    async fn finish_acquire(
+    /// Health-checks the connection in `guard` within the deadline. `Ok(None)` means the check
+    /// failed and the connection was closed: try again.
+    async fn check(
         &self,
-        live: Live<M::Connection>,
-        now: Instant,
-        deadline: Option<Instant>,
+        mut guard: Pooled<M>,
+        deadline: Deadline,
         timeout: Duration,
-        wait: Duration,
     ) -> Result<Option<Pooled<M>>, Error<M::Error>> {
         let shared = &self.shared;
-        let needs_check = shared
-            .config
-            .check_after_idle
-            .is_some_and(|after| now.saturating_duration_since(live.idle_since) > after);
-        let mut guard = Pooled::new(Arc::clone(shared), live);
-        if needs_check {
-            guard.verified = false;
-            let check = shared.manager.check(guard.conn_mut());
-            // Cancellation safety: the connection is inside `guard`; if this future is dropped
-            // the guard's `Drop` returns it unverified (it keeps its old idle time, so the next
-            // caller checks it again) or resets it if the manager says it is dirty.
-            let result = match deadline {
-                Some(deadline) => timeout_at(deadline, check).await,
-                None => Ok(check.await),
-            };
-            match result {
-                Ok(Ok(())) => guard.verified = true,
-                Ok(Err(e)) => {
-                    shared.emit(&PoolEvent::CheckFailed { error: &e });
-                    guard.discard(RemoveReason::CheckFailed);
-                    return Ok(None);
-                }
-                Err(_) => {
-                    guard.discard(RemoveReason::CheckFailed);
-                    return Err(shared.timeout_error(Phase::Checking, timeout));
-                }
+        guard.verified = false;
+        let check = shared.manager.check(guard.conn_mut());
+        // Cancellation safety: the connection is inside `guard`; if this future is dropped the
+        // guard's `Drop` returns it unverified (so the next caller checks it again) or resets
+        // it if the manager says it is dirty.
+        let result = match deadline.at {
+            Some(at) => timeout_at(shared.clock.instant(at), check).await,
+            None => Ok(check.await),
+        };
+        match result {
+            Ok(Ok(())) => {
+                guard.verified = true;
+                Ok(Some(guard))
+            }
+            Ok(Err(e)) => {
+                shared.emit(&PoolEvent::CheckFailed { error: &e });
+                guard.discard(RemoveReason::CheckFailed);
+                Ok(None)
+            }
+            Err(_) => {
+                guard.discard(RemoveReason::CheckFailed);
+                let status = shared.with_state(|st| st.status());
+                Err(shared.timeout_error(Phase::Checking, timeout, status))
             }
         }
-        if shared.observer.is_some() {
-            shared.emit(&PoolEvent::Acquired { wait });
-        } else {
-            tracing::trace!(?wait, "connection acquired");
-        }
-        Ok(Some(guard))
     }
 
     /// The pool's counts now, from one short lock.
@@ -414,6 +408,8 @@ impl<M: Manager> Pool<M> {
                 while let Ok(waker) = st.waiters.serve_oldest(Handoff::Closed) {
                     wakers.extend(waker);
                 }
+                st.deadlines.clear();
+                st.timer_at = None;
                 while let Some(live) = st.idle.pop_front() {
                     st.size -= 1;
                     st.counters.count_removal(RemoveReason::Closed);
@@ -422,7 +418,7 @@ impl<M: Manager> Pool<M> {
             }
             (wakers, idle)
         });
-        shared.maintenance.notify_one();
+        shared.background.notify_one();
         for w in wakers {
             w.wake();
         }
@@ -469,7 +465,8 @@ impl<M: Manager> Pool<M> {
 }
 
 impl<M: Manager> Shared<M> {
-    /// Runs `f` under the lock and checks the invariant before unlocking.
+    /// Runs `f` under the lock and checks the invariant before unlocking; then pokes the
+    /// background task if `f` asked for it.
     #[inline]
     pub(crate) fn with_state<R>(
         &self,
@@ -482,6 +479,11 @@ impl<M: Manager> Shared<M> {
             "pool invariant broken: {:?}",
             st.status()
         );
+        let poke = std::mem::take(&mut st.poke);
+        drop(st);
+        if poke {
+            self.background.notify_one();
+        }
         r
     }
 
@@ -490,56 +492,69 @@ impl<M: Manager> Shared<M> {
         st.plan_connects(self.config.min_idle, self.config.max_connecting)
     }
 
-    /// The hot path: under one short lock, take the most recently returned idle connection if it
-    /// needs neither a health check nor retirement. Anything else goes to the general path.
+    /// The hot path, a plain function so nothing is moved through futures: under one short
+    /// lock, take the most recently returned idle connection if it needs neither a check nor
+    /// retirement (judged on the coarse clock). Anything else is left to [`Checkout`].
     #[inline]
-    fn fast_acquire(self: &Arc<Self>, now: Instant) -> Option<Pooled<M>> {
-        let check_after = self.config.check_after_idle;
+    fn fast_checkout(self: &Arc<Self>) -> Option<Pooled<M>> {
         let live = self.with_state(|st| {
-            if st.closed {
-                return None;
+            match st.idle.back() {
+                Some(top) if !st.closed && !top.is_unverified() => {}
+                _ => return None,
             }
-            let top = st.idle.back()?;
-            if top.is_expired(now)
-                || check_after.is_some_and(|a| now.saturating_duration_since(top.idle_since) > a)
-            {
+            let now = st.coarse_now(&self.clock);
+            let fit = st.idle.back().is_some_and(|top| {
+                !top.is_expired(now)
+                    && !self.check_after.is_some_and(|after| {
+                        after == 0 || now.saturating_sub(top.idle_since) > after
+                    })
+            });
+            if !fit {
                 return None;
             }
             st.counters.gets += 1;
             st.pop_idle()
         })?;
-        if self.observer.is_some() {
-            self.emit(&PoolEvent::Acquired {
-                wait: Duration::ZERO,
-            });
-        } else {
-            tracing::trace!("connection acquired");
-        }
         Some(Pooled::new(Arc::clone(self), live))
     }
 
-    /// The locked part of an acquire: pop an idle connection, or (when `wait`) join the queue and
-    /// reserve connects for it.
+    /// The locked step of a checkout, one lock in every case: take an idle connection (the hot
+    /// path: no clock reading, see `clock.rs`), or join the queue with `waker` and a deadline
+    /// (read from the real clock the first time) and reserve connects for it.
     #[inline]
-    fn acquire_locked(&self, now: Instant, wait: bool) -> Acquire<M::Connection> {
+    fn lock_checkout(
+        &self,
+        waker: &Waker,
+        wait: bool,
+        timeout: Duration,
+        deadline: &mut Option<Deadline>,
+    ) -> Locked<M::Connection> {
         self.with_state(|st| {
             if st.closed {
-                return Acquire::Closed;
+                return Locked::Done(Step::Closed);
             }
             if let Some(live) = st.pop_idle() {
+                let now = st.coarse_now(&self.clock);
                 if live.is_expired(now) {
                     let (plan, _) = st.remove_in_use(
                         RemoveReason::MaxLifetime,
                         self.config.min_idle,
                         self.config.max_connecting,
                     );
-                    return Acquire::Expired(live, plan);
+                    return Locked::Done(Step::Expired(live, plan));
                 }
                 st.counters.gets += 1;
-                return Acquire::Idle(live);
+                let check = live.is_unverified()
+                    || self.check_after.is_some_and(|after| {
+                        after == 0 || now.saturating_sub(live.idle_since) > after
+                    });
+                if !check {
+                    return Locked::Ready(live);
+                }
+                return Locked::Done(Step::Idle { live, check });
             }
             if !wait {
-                return Acquire::Unavailable;
+                return Locked::Done(Step::Unavailable);
             }
             if self
                 .config
@@ -547,12 +562,59 @@ impl<M: Manager> Shared<M> {
                 .is_some_and(|max| st.waiters.len() >= max)
             {
                 st.counters.rejected_queue_full += 1;
-                return Acquire::QueueFull;
+                return Locked::Done(Step::QueueFull);
             }
-            let key = st.waiters.push_back();
+            let d = *deadline.get_or_insert_with(|| {
+                let now = st.observe(self.clock.now());
+                Deadline {
+                    start: now,
+                    at: now.checked_add(nanos(timeout)),
+                }
+            });
+            let key = st.waiters.push_back(waker.clone());
+            let pool_timer = st.background_alive;
+            if let Some(at) = d.at.filter(|_| pool_timer) {
+                st.add_deadline(at, key);
+            }
             let plan = self.plan(st);
-            Acquire::Wait(key, plan)
+            Locked::Queued {
+                key,
+                plan,
+                pool_timer,
+            }
         })
+    }
+
+    /// Restarts the background task (on the current runtime) if it is gone, which happens when
+    /// the runtime it ran on was shut down while the pool lives on in another.
+    pub(crate) fn revive_background(self: &Arc<Self>) {
+        let spawn = self.with_state(|st| {
+            let spawn = !st.background_alive && !st.closed;
+            st.background_alive |= spawn;
+            spawn
+        });
+        if spawn {
+            tracing::debug!("restarting the pool's background task");
+            self.spawn(crate::maintenance::run(
+                Arc::downgrade(self),
+                Arc::clone(&self.background),
+            ));
+        }
+    }
+
+    #[inline]
+    fn acquired(&self, wait: Duration) {
+        if self.observer.is_some() {
+            self.emit(&PoolEvent::Acquired { wait });
+        } else {
+            tracing::trace!(?wait, "connection acquired");
+        }
+    }
+
+    /// Asks the background task for a maintenance pass at once.
+    pub(crate) fn request_maintenance(&self) {
+        self.maintain_requested.store(true, Ordering::Release);
+        self.background.notify_one();
     }
 
     fn queue_full(&self) -> Error<M::Error> {
@@ -564,9 +626,10 @@ impl<M: Manager> Shared<M> {
         }
     }
 
-    fn timeout_error(&self, phase: Phase, after: Duration) -> Error<M::Error> {
+    /// A timeout error from the counts taken when it happened.
+    fn timeout_error(&self, phase: Phase, after: Duration, status: Status) -> Error<M::Error> {
         self.timeouts.fetch_add(1, Ordering::Relaxed);
-        let (status, last) = self.with_state(|st| (st.status(), st.last_connect_error.clone()));
+        let last = self.with_state(|st| st.last_connect_error.clone());
         // The caller was waiting for a new connection if the pool had room to open one.
         let phase = match phase {
             Phase::Waiting if status.size < status.max_size || status.connecting > 0 => {
@@ -646,9 +709,28 @@ impl<M: Manager> Shared<M> {
     }
 
     /// Returns a connection counted as in use to the pool (to a waiter, to idle, or closed).
+    /// `used` means it comes back from a caller (or a reset) that used it: it is stamped idle
+    /// from now, closed instead if past its lifetime, and no longer needs a check. Otherwise
+    /// (a hand-off passed on, an interrupted check) its stamps are kept.
     #[inline]
-    pub(crate) fn put_back(self: &Arc<Self>, live: Live<M::Connection>) {
+    pub(crate) fn put_back(self: &Arc<Self>, mut live: Live<M::Connection>, used: bool) {
         let returned = self.with_state(|st| {
+            if used {
+                let now = st.coarse_now(&self.clock);
+                if live.is_expired(now) {
+                    let reason = RemoveReason::MaxLifetime;
+                    let (plan, drained) =
+                        st.remove_in_use(reason, self.config.min_idle, self.config.max_connecting);
+                    let returned = Returned::Close {
+                        live,
+                        reason,
+                        plan,
+                        drained,
+                    };
+                    return returned;
+                }
+                live.idle_since = now;
+            }
             st.put_back(
                 live,
                 self.lifo,
@@ -664,18 +746,6 @@ impl<M: Manager> Shared<M> {
         } else {
             tracing::trace!("connection released");
         }
-    }
-
-    /// Returns a connection that was just used: closed if past its lifetime, otherwise stamped
-    /// idle from now and put back.
-    pub(crate) fn return_fresh(self: &Arc<Self>, mut live: Live<M::Connection>) {
-        let now = Instant::now();
-        if live.is_expired(now) {
-            self.remove(live.conn, RemoveReason::MaxLifetime);
-            return;
-        }
-        live.idle_since = now;
-        self.put_back(live);
     }
 
     /// Acts on what the state did with a returned connection, outside the lock: wakes the
@@ -746,10 +816,10 @@ impl<M: Manager> Shared<M> {
         cap.mul_f64(fastrand::f64())
     }
 
-    fn new_live(&self, conn: M::Connection, now: Instant) -> Live<M::Connection> {
-        let expires_at = self.config.max_lifetime.and_then(|lifetime| {
+    fn new_live(&self, conn: M::Connection, now: Nanos) -> Live<M::Connection> {
+        let expires_at = self.config.max_lifetime.map_or(Nanos::MAX, |lifetime| {
             let jitter = lifetime.mul_f64(0.025 * fastrand::f64());
-            now.checked_add(lifetime - jitter)
+            now.saturating_add(nanos(lifetime - jitter))
         });
         Live {
             conn,
@@ -761,8 +831,7 @@ impl<M: Manager> Shared<M> {
 
     /// One maintenance pass: retire idle connections past `max_lifetime`, reap idle ones past
     /// `idle_timeout` down to `min_idle`, refill to `min_idle`.
-    pub(crate) fn maintain(self: &Arc<Self>) {
-        let now = Instant::now();
+    pub(crate) fn maintain(self: &Arc<Self>, now: Nanos) {
         let idle_timeout = self.config.idle_timeout;
         let min_idle = self.config.min_idle;
         let (removed, plan) = self.with_state(|st| {
@@ -776,8 +845,10 @@ impl<M: Manager> Shared<M> {
                 let reason = if live.is_expired(now) {
                     Some(RemoveReason::MaxLifetime)
                 } else if st.size > min_idle
-                    && idle_timeout
-                        .is_some_and(|t| now.saturating_duration_since(live.idle_since) >= t)
+                    && idle_timeout.is_some_and(|t| {
+                        // One of unknown health (its check was cut short) may go at once.
+                        live.is_unverified() || now.saturating_sub(live.idle_since) >= nanos(t)
+                    })
                 {
                     Some(RemoveReason::IdleTimeout)
                 } else {
@@ -810,46 +881,121 @@ impl<E: std::fmt::Display> std::fmt::Display for DisplayTimeout<'_, E> {
     }
 }
 
-/// A queued acquire. Resolves with the hand-off put into its slot.
-struct Waiter<'a, M: Manager> {
-    shared: &'a Arc<Shared<M>>,
-    key: WaiterKey,
-    done: bool,
+/// What a locked checkout step decided.
+enum Locked<C> {
+    /// An idle connection that needs no check: the hot path.
+    Ready(Live<C>),
+    /// Finished without waiting.
+    Done(Step<C>),
+    /// Joined the queue; spawn `plan`. `pool_timer`: the background task watches the deadline
+    /// (else the waiter keeps a timer of its own).
+    Queued {
+        key: WaiterKey,
+        plan: ConnectPlan,
+        pool_timer: bool,
+    },
 }
 
-impl<M: Manager> Future for Waiter<'_, M> {
-    type Output = Handoff<M::Connection>;
+/// One checkout step as a future: the first poll takes an idle connection or joins the queue
+/// (one lock either way); later polls collect the hand-off from the queue slot.
+///
+/// The deadline is enforced by the pool's background task, which serves an expired waiter with
+/// [`Handoff::TimedOut`]: no timer is registered per waiting caller. Only when that task is not
+/// running (its runtime was shut down) does a waiter fall back to a timer of its own, and the
+/// task is restarted.
+struct Checkout<'a, M: Manager> {
+    shared: &'a Arc<Shared<M>>,
+    timeout: Duration,
+    wait: bool,
+    deadline: &'a mut Option<Deadline>,
+    /// The queue slot, while queued.
+    key: Option<WaiterKey>,
+    /// The waiter's own deadline timer, only when the background task was not running.
+    fallback: Option<Pin<Box<Sleep>>>,
+}
+
+impl<M: Manager> Future for Checkout<'_, M> {
+    /// A connection ready to use (the hot path), or what else the step found.
+    type Output = Result<Pooled<M>, Step<M::Connection>>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let key = self.key;
-        let got = self
-            .shared
-            .with_state(|st| st.waiters.poll_slot(key, cx.waker()));
-        match got {
-            Some(h) => {
-                self.done = true;
-                Poll::Ready(h)
-            }
-            None => Poll::Pending,
+        let this = &mut *self;
+        let shared = this.shared;
+        let Some(key) = this.key else {
+            let locked = shared.lock_checkout(cx.waker(), this.wait, this.timeout, this.deadline);
+            return match locked {
+                Locked::Ready(live) => Poll::Ready(Ok(Pooled::new(Arc::clone(shared), live))),
+                Locked::Done(step) => Poll::Ready(Err(step)),
+                Locked::Queued {
+                    key,
+                    plan,
+                    pool_timer,
+                } => {
+                    this.key = Some(key);
+                    shared.spawn_connects(plan);
+                    if !pool_timer {
+                        shared.revive_background();
+                        if let Some(at) = this.deadline.and_then(|d| d.at) {
+                            let sleep = tokio::time::sleep_until(shared.clock.instant(at));
+                            this.fallback = Some(Box::pin(sleep));
+                        }
+                    }
+                    this.poll_fallback(key, cx)
+                }
+            };
+        };
+        let (handoff, alive) =
+            shared.with_state(|st| (st.waiters.poll_slot(key, cx.waker()), st.background_alive));
+        if let Some(h) = handoff {
+            this.key = None;
+            return Poll::Ready(Err(Step::Handed(h)));
         }
+        if !alive && this.fallback.is_none() {
+            // The background task that watches this waiter's deadline is gone (its runtime shut
+            // down and the drop woke every waiter): start it again here; the deadline is still
+            // in the heap it reads.
+            shared.revive_background();
+        }
+        this.poll_fallback(key, cx)
     }
 }
 
-impl<M: Manager> Drop for Waiter<'_, M> {
-    fn drop(&mut self) {
-        if self.done {
-            return;
+impl<M: Manager> Checkout<'_, M> {
+    /// Polls the waiter's own timer, if it has one; when it fires, leaves the queue (taking a
+    /// hand-off that raced with the timer, if any).
+    fn poll_fallback(
+        &mut self,
+        key: WaiterKey,
+        cx: &mut Context<'_>,
+    ) -> Poll<Result<Pooled<M>, Step<M::Connection>>> {
+        let Some(sleep) = self.fallback.as_mut() else {
+            return Poll::Pending;
+        };
+        if sleep.as_mut().poll(cx).is_pending() {
+            return Poll::Pending;
         }
-        let key = self.key;
-        let handoff = self.shared.with_state(|st| {
-            let handoff = st.waiters.cancel(key);
-            // The connects planned for this waiter keep running; they will serve the next
-            // waiter or go idle, so nothing is cancelled here.
-            handoff
+        self.key = None;
+        let (handoff, status) = self.shared.with_state(|st| {
+            let status = st.status();
+            (st.waiters.cancel(key), status)
         });
+        Poll::Ready(Err(Step::Handed(
+            handoff.unwrap_or(Handoff::TimedOut(status)),
+        )))
+    }
+}
+
+impl<M: Manager> Drop for Checkout<'_, M> {
+    fn drop(&mut self) {
+        let Some(key) = self.key else {
+            return;
+        };
+        // The connects planned for this waiter keep running; they serve the next waiter or go
+        // idle, so nothing is cancelled here. Its deadline entry is skipped as stale.
+        let handoff = self.shared.with_state(|st| st.waiters.cancel(key));
         if let Some(Handoff::Conn(live)) = handoff {
-            // The connection was handed to us but never collected: pass it on.
-            self.shared.put_back(live);
+            // The connection was handed to us but never collected: pass it on unchanged.
+            self.shared.put_back(live, false);
         }
     }
 }
@@ -874,7 +1020,7 @@ impl<M: Manager> Drop for ConnectSlot<M> {
             if drained {
                 self.shared.drained.notify_waiters();
             }
-            self.shared.maintenance.notify_one();
+            self.shared.request_maintenance();
         }
     }
 }
@@ -888,16 +1034,17 @@ async fn run_connect<M: Manager>(mut slot: ConnectSlot<M>, failures: u32) {
             // Cancellation safety: the slot is released by `ConnectSlot::drop`.
             tokio::time::sleep(delay).await;
         }
-        let started = Instant::now();
+        let started = shared.clock.now();
         let connect_timeout = shared.config.connect_timeout;
         // Cancellation safety: as above; a half-opened connection is dropped by the manager's
         // future.
         let result = timeout(connect_timeout, shared.manager.connect()).await;
-        let now = Instant::now();
+        let now = shared.clock.now();
         let error = match result {
             Ok(Ok(conn)) => {
                 let live = shared.new_live(conn, now);
                 let (returned, plan) = shared.with_state(|st| {
+                    st.observe(now);
                     st.connecting -= 1;
                     st.in_use += 1;
                     st.counters.created += 1;
@@ -920,7 +1067,7 @@ async fn run_connect<M: Manager>(mut slot: ConnectSlot<M>, failures: u32) {
                 shared.spawn_connects(plan);
                 slot.armed = false;
                 shared.emit(&PoolEvent::Connected {
-                    duration: now.saturating_duration_since(started),
+                    duration: Duration::from_nanos(now.saturating_sub(started)),
                 });
                 shared.settle(returned);
                 return;
