@@ -16,6 +16,7 @@
 //! lives on in another), [`Alive`] marks it gone and wakes every waiter; the first to notice
 //! restarts it on its own runtime.
 
+use std::future::Future;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Weak};
 
@@ -25,44 +26,53 @@ use crate::clock::{Nanos, nanos};
 use crate::manager::Manager;
 use crate::pool::Shared;
 
-pub(crate) async fn run<M: Manager>(shared: Weak<Shared<M>>, wake: Arc<Notify>) {
-    let _alive = Alive {
+/// The task's future. The [`Alive`] guard is made here, outside the `async` block, so it is
+/// dropped with the future even if the future is never polled (a runtime shut down right after
+/// the pool was built).
+pub(crate) fn run<M: Manager>(
+    shared: Weak<Shared<M>>,
+    wake: Arc<Notify>,
+) -> impl Future<Output = ()> + Send + 'static {
+    let alive = Alive {
         shared: shared.clone(),
     };
-    let mut next_pass: Nanos = 0;
-    let mut wakers = Vec::new();
-    loop {
-        let sleep_until = {
-            let Some(shared) = shared.upgrade() else {
-                return;
+    async move {
+        let _alive = alive;
+        let mut next_pass: Nanos = 0;
+        let mut wakers = Vec::new();
+        loop {
+            let sleep_until = {
+                let Some(shared) = shared.upgrade() else {
+                    return;
+                };
+                let now = shared.clock.now();
+                let (ticking, timer_at, closed) = shared.with_state(|st| {
+                    let ticking = st.tick(now, &mut wakers);
+                    (ticking, st.timer_at, st.closed)
+                });
+                for w in wakers.drain(..) {
+                    w.wake();
+                }
+                if closed {
+                    return;
+                }
+                if now >= next_pass || shared.maintain_requested.swap(false, Ordering::AcqRel) {
+                    shared.maintain(now);
+                    next_pass = now.saturating_add(nanos(shared.config.maintenance_interval()));
+                }
+                let mut at = next_pass;
+                if ticking {
+                    at = at.min(now.saturating_add(nanos(shared.config.clock_tick())));
+                }
+                if let Some(t) = timer_at {
+                    at = at.min(t);
+                }
+                shared.clock.instant(at)
             };
-            let now = shared.clock.now();
-            let (ticking, timer_at, closed) = shared.with_state(|st| {
-                let ticking = st.tick(now, &mut wakers);
-                (ticking, st.timer_at, st.closed)
-            });
-            for w in wakers.drain(..) {
-                w.wake();
+            tokio::select! {
+                _ = tokio::time::sleep_until(sleep_until) => {}
+                _ = wake.notified() => {}
             }
-            if closed {
-                return;
-            }
-            if now >= next_pass || shared.maintain_requested.swap(false, Ordering::AcqRel) {
-                shared.maintain(now);
-                next_pass = now.saturating_add(nanos(shared.config.maintenance_interval()));
-            }
-            let mut at = next_pass;
-            if ticking {
-                at = at.min(now.saturating_add(nanos(shared.config.clock_tick())));
-            }
-            if let Some(t) = timer_at {
-                at = at.min(t);
-            }
-            shared.clock.instant(at)
-        };
-        tokio::select! {
-            _ = tokio::time::sleep_until(sleep_until) => {}
-            _ = wake.notified() => {}
         }
     }
 }

@@ -200,7 +200,13 @@ impl<M: Manager> Pool<M> {
             shared.acquired(Duration::ZERO);
             return Ok(guard);
         }
-        let mut deadline = None;
+        // Off the hot path the caller will most likely wait (or check a connection): fix the
+        // deadline now, so the clock is not read with the lock held.
+        let now = shared.clock.now();
+        let mut deadline = Some(Deadline {
+            start: now,
+            at: now.checked_add(nanos(timeout)),
+        });
         loop {
             // Cancellation safety: dropping `Checkout` unlinks its waiter in O(1) and passes on
             // a connection it was handed but had not collected.

@@ -99,6 +99,46 @@ async fn acquire_timeout_fires_at_configured_time() {
     assert_eq!(start.elapsed(), Duration::from_millis(300));
 }
 
+/// Deadlines are watched by the pool's one background timer: a short timeout queued behind
+/// longer ones must still fire at its own time, and each later one at its own.
+#[tokio::test(start_paused = true)]
+async fn mixed_timeouts_each_fire_at_their_own_time() {
+    let pool = pool(1);
+    let held = pool.get().await.unwrap();
+    let start = Instant::now();
+    let mut waiters = Vec::new();
+    for ms in [5_000u64, 700, 3_000, 700, 1_200] {
+        let pool = pool.clone();
+        waiters.push(tokio::spawn(async move {
+            let err = pool
+                .get_timeout(Duration::from_millis(ms))
+                .await
+                .unwrap_err();
+            assert!(matches!(err, Error::Timeout(_)), "{err:?}");
+            (ms, start.elapsed())
+        }));
+        yield_many(2).await;
+    }
+    assert_eq!(pool.status().waiting, 5);
+    for w in waiters {
+        let (ms, elapsed) = w.await.unwrap();
+        let want = Duration::from_millis(ms);
+        assert!(
+            elapsed >= want && elapsed < want + Duration::from_millis(5),
+            "timeout of {ms} ms fired after {elapsed:?}"
+        );
+    }
+    assert_eq!(pool.status().waiting, 0);
+    assert_eq!(pool.stats().timeouts, 5);
+    // The queue is usable afterwards: a waiter is served by hand-off.
+    let pool2 = pool.clone();
+    let next = tokio::spawn(async move { pool2.get().await.map(|c| c.id) });
+    yield_many(4).await;
+    let id = held.id;
+    drop(held);
+    assert_eq!(next.await.unwrap().unwrap(), id);
+}
+
 #[tokio::test(start_paused = true)]
 async fn thousand_waiters_served_in_fifo_order() {
     let pool = pool(1);
@@ -329,6 +369,65 @@ fn build_outside_runtime_fails() {
     assert_eq!(
         Pool::builder(Fake::new()).build().unwrap_err(),
         BuildError::NoRuntime
+    );
+}
+
+/// A pool built on one runtime and used from another after the first shut down: its
+/// background task (deadlines, clock, maintenance) died with the first runtime. Timeouts must
+/// still fire, and health checks after idle must still happen, in the second runtime.
+#[test]
+fn pool_outlives_the_runtime_it_was_built_on() {
+    let first = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let pool = first.block_on(async {
+        Pool::builder(Fake::new())
+            .max_size(1)
+            .acquire_timeout(Duration::from_secs(2))
+            .check_after_idle(Some(Duration::from_millis(500)))
+            .build()
+            .unwrap()
+    });
+    drop(first);
+    let second = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .start_paused(true)
+        .build()
+        .unwrap();
+    // Bounded, so a waiter nobody times out fails the test instead of hanging it.
+    let outcome = second.block_on(async {
+        tokio::time::timeout(Duration::from_secs(60), use_from_second_runtime(&pool)).await
+    });
+    assert!(outcome.is_ok(), "a waiter was never timed out");
+}
+
+/// The second runtime's part of `pool_outlives_the_runtime_it_was_built_on`.
+async fn use_from_second_runtime(pool: &Pool<Fake>) {
+    // This get waits for a connect, finds the background task gone and restarts it here; the
+    // timeouts below come from the restarted task.
+    let held = pool.get().await.unwrap();
+    let id = held.id;
+    for _ in 0..2 {
+        let start = Instant::now();
+        let err = pool.get().await.unwrap_err();
+        assert!(matches!(err, Error::Timeout(_)), "{err:?}");
+        let elapsed = start.elapsed();
+        assert!(
+            elapsed >= Duration::from_secs(2) && elapsed < Duration::from_millis(2_005),
+            "{elapsed:?}"
+        );
+    }
+    drop(held);
+    let fake = Arc::clone(&pool.manager().inner);
+    assert_eq!(pool.get().await.unwrap().id, id);
+    assert_eq!(Inner::count(&fake.checks), 0);
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert_eq!(pool.get().await.unwrap().id, id);
+    assert_eq!(
+        Inner::count(&fake.checks),
+        1,
+        "idle past check_after_idle: checked"
     );
 }
 
