@@ -119,6 +119,13 @@ async fn reset_connections_are_replaced() {
     for _ in 0..2 {
         pool.query_one("SELECT 1", &[]).await.unwrap();
     }
+    // Both min_idle connections open (not one still connecting, which would open after the
+    // reset and stay open, a healthy connection the loop below would wait out).
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while pool.status().connecting > 0 || pool.status().size < 2 {
+        assert!(Instant::now() < deadline, "{:?}", pool.status());
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
     let seen = proxy.connections_seen();
     proxy.reset_all();
     // The proxy resets from its own tasks: wait until every old connection is really gone.

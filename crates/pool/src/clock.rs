@@ -10,9 +10,8 @@
 //! `check_after_idle` (500 ms)?", "is it past `max_lifetime` (30 min)?", "when did it become
 //! idle?". So the hot path reads `State::now`, the latest reading anyone took, instead of the
 //! clock, as long as the pool's background task keeps that reading fresh: while the pool is in
-//! use it ticks every [`Config::clock_tick`](crate::Config) (a fifth of `check_after_idle`,
-//! 5 to 100 ms), and it stops ticking after one tick with no use, so an idle pool costs no
-//! wakeups. The first checkout after a quiet spell reads the real clock and starts the ticks
+//! use it ticks every `Config::clock_tick()` (a fifth of `check_after_idle`, 5 to 100 ms), and it
+//! stops ticking after one tick with no use, so an idle pool costs no wakeups. The first checkout after a quiet spell reads the real clock and starts the ticks
 //! again. This is the idea of Envoy's per-loop cached time and of the kernel's coarse clocks,
 //! scoped to the pool.
 //!

@@ -28,7 +28,10 @@
 //!
 //! An uncontended `get` is: lock, pop an idle connection, unlock, and (only if it sat idle past
 //! `check_after_idle`) a health check. A drop is: lock, hand the connection to the oldest waiter
-//! or push it idle, unlock, wake. Waiters are served strictly in arrival order by direct
+//! or push it idle, unlock, wake. Neither reads the clock: they use the pool's coarse clock, a
+//! reading the background task refreshes every tick while the pool is in use. A caller that has
+//! to wait registers no timer either: its deadline goes into a heap that the same background task
+//! watches, failing expired waiters through their queue slots. Waiters are served strictly in arrival order by direct
 //! hand-off into their queue slot, so a later caller can never take a connection a waiter was
 //! promised. Connects run in their own tasks, so a caller giving up never cancels a connect
 //! that the next caller needs; a finished connect serves the oldest waiter, else goes idle.
