@@ -72,6 +72,11 @@ pub(crate) struct Shared<M: Manager> {
     /// Set with a poke when the next background pass must run maintenance at once (close,
     /// resize, a connect task that died).
     pub(crate) maintain_requested: AtomicBool,
+    /// A hint, read without the lock: the last checkout found nothing idle and queued. While
+    /// it is set, `get` skips the hot path's lock (which would find nothing) and goes straight
+    /// to the queue. Written only when it changes, under the lock: set when a caller queues,
+    /// cleared when a connection goes back to idle.
+    busy: AtomicBool,
     /// Signalled when the pool reaches size 0 while closed.
     drained: Notify,
     gets_waited: AtomicU64,
@@ -139,6 +144,7 @@ impl<M: Manager> Pool<M> {
             runtime,
             background: Arc::new(Notify::new()),
             maintain_requested: AtomicBool::new(false),
+            busy: AtomicBool::new(false),
             drained: Notify::new(),
             gets_waited: AtomicU64::new(0),
             timeouts: AtomicU64::new(0),
@@ -196,7 +202,9 @@ impl<M: Manager> Pool<M> {
     /// or an expired connection starts over within the same deadline.
     async fn acquire(&self, timeout: Duration, wait: bool) -> Result<Pooled<M>, Error<M::Error>> {
         let shared = &self.shared;
-        if let Some(guard) = shared.fast_checkout() {
+        if !shared.busy.load(Ordering::Relaxed)
+            && let Some(guard) = shared.fast_checkout()
+        {
             shared.acquired(Duration::ZERO);
             return Ok(guard);
         }
@@ -578,6 +586,9 @@ impl<M: Manager> Shared<M> {
                 }
             });
             let key = st.waiters.push_back(waker.clone());
+            if !self.busy.load(Ordering::Relaxed) {
+                self.busy.store(true, Ordering::Relaxed);
+            }
             let pool_timer = st.background_alive;
             if let Some(at) = d.at.filter(|_| pool_timer) {
                 st.add_deadline(at, key);
@@ -737,12 +748,16 @@ impl<M: Manager> Shared<M> {
                 }
                 live.idle_since = now;
             }
-            st.put_back(
+            let returned = st.put_back(
                 live,
                 self.lifo,
                 self.config.min_idle,
                 self.config.max_connecting,
-            )
+            );
+            if matches!(returned, Returned::Idle) && self.busy.load(Ordering::Relaxed) {
+                self.busy.store(false, Ordering::Relaxed);
+            }
+            returned
         });
         if !self.settle(returned) {
             return;
