@@ -173,6 +173,11 @@ impl<M: Manager> Pool<M> {
     /// through the normal return path, and a connect started for the caller keeps running in its
     /// own task and serves the next waiter.
     pub async fn get(&self) -> Result<Pooled<M>, Error<M::Error>> {
+        // The hot path is here rather than in `acquire` so the guard is moved through one
+        // future less (the copies showed up in `perf`).
+        if let Some(guard) = self.shared.fast_checkout() {
+            return Ok(guard);
+        }
         self.acquire(self.shared.config.acquire_timeout, true).await
     }
 
@@ -182,6 +187,9 @@ impl<M: Manager> Pool<M> {
     ///
     /// Cancel safe, as [`get`](Pool::get).
     pub async fn get_timeout(&self, timeout: Duration) -> Result<Pooled<M>, Error<M::Error>> {
+        if let Some(guard) = self.shared.fast_checkout() {
+            return Ok(guard);
+        }
         self.acquire(timeout, true).await
     }
 
@@ -193,6 +201,9 @@ impl<M: Manager> Pool<M> {
     ///
     /// Cancel safe: a connection being checked goes back through the normal return path.
     pub async fn try_get(&self) -> Result<Pooled<M>, Error<M::Error>> {
+        if let Some(guard) = self.shared.fast_checkout() {
+            return Ok(guard);
+        }
         self.acquire(self.shared.config.acquire_timeout, false)
             .await
     }
@@ -202,12 +213,6 @@ impl<M: Manager> Pool<M> {
     /// or an expired connection starts over within the same deadline.
     async fn acquire(&self, timeout: Duration, wait: bool) -> Result<Pooled<M>, Error<M::Error>> {
         let shared = &self.shared;
-        if !shared.busy.load(Ordering::Relaxed)
-            && let Some(guard) = shared.fast_checkout()
-        {
-            shared.acquired(Duration::ZERO);
-            return Ok(guard);
-        }
         // Off the hot path the caller will most likely wait (or check a connection): fix the
         // deadline now, so the clock is not read with the lock held.
         let now = shared.clock.now();
@@ -511,6 +516,9 @@ impl<M: Manager> Shared<M> {
     /// retirement (judged on the coarse clock). Anything else is left to [`Checkout`].
     #[inline]
     fn fast_checkout(self: &Arc<Self>) -> Option<Pooled<M>> {
+        if self.busy.load(Ordering::Relaxed) {
+            return None;
+        }
         let live = self.with_state(|st| {
             match st.idle.back() {
                 Some(top) if !st.closed && !top.is_unverified() => {}
@@ -529,6 +537,7 @@ impl<M: Manager> Shared<M> {
             st.counters.gets += 1;
             st.pop_idle()
         })?;
+        self.acquired(Duration::ZERO);
         Some(Pooled::new(Arc::clone(self), live))
     }
 
