@@ -542,3 +542,89 @@ impl<C, E> State<C, E> {
         Some(live)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::task::Waker;
+
+    use super::*;
+
+    type St = State<u32, std::io::Error>;
+
+    /// Callers that queue and give up (or are served) leave stale deadline entries; the heap
+    /// must stay within a constant factor of the live waiters however many come and go.
+    #[test]
+    fn deadline_heap_stays_bounded_under_enqueue_and_cancel() {
+        let mut st = St::new(1);
+        st.background_alive = true;
+        let parked: Vec<WaiterKey> = (0..100)
+            .map(|i| {
+                let key = st.waiters.push_back(Waker::noop().clone());
+                st.add_deadline(1_000_000 + i, key);
+                key
+            })
+            .collect();
+        for i in 0..100_000u64 {
+            let key = st.waiters.push_back(Waker::noop().clone());
+            st.add_deadline(2_000_000 + i, key);
+            assert!(st.waiters.cancel(key).is_none());
+            // Compaction runs before a push once stale entries outnumber the live ones.
+            assert!(
+                st.deadlines.len() <= 2 * (st.waiters.len() + 1) + 33,
+                "heap grew to {} for {} waiters",
+                st.deadlines.len(),
+                st.waiters.len()
+            );
+        }
+        // The parked callers' deadlines survived the compactions and fire in order.
+        let mut woken = Vec::new();
+        st.tick(1_000_049, &mut woken);
+        assert_eq!(woken.len(), 50);
+        assert_eq!(st.waiters.len(), 50);
+        assert!(parked[..50].iter().all(|k| !st.waiters.is_waiting(*k)));
+        assert!(parked[50..].iter().all(|k| st.waiters.is_waiting(*k)));
+        assert_eq!(st.timer_at, Some(1_000_050));
+    }
+
+    /// A deadline earlier than any the background task plans for pokes it; a later one does not.
+    #[test]
+    fn only_an_earlier_deadline_pokes_the_background_task() {
+        let mut st = St::new(1);
+        let a = st.waiters.push_back(Waker::noop().clone());
+        st.add_deadline(500, a);
+        assert!(std::mem::take(&mut st.poke));
+        let b = st.waiters.push_back(Waker::noop().clone());
+        st.add_deadline(900, b);
+        assert!(!st.poke, "a later deadline needs no wake-up");
+        let c = st.waiters.push_back(Waker::noop().clone());
+        st.add_deadline(100, c);
+        assert!(st.poke);
+        assert_eq!(st.timer_at, Some(100));
+    }
+
+    /// The coarse clock goes live on a real reading, stays live while it is used, and stops
+    /// after one tick without use; while live, checkouts read the stored time, not the clock.
+    #[test]
+    fn coarse_clock_stops_after_a_tick_without_use() {
+        let clock = Clock::new();
+        let mut st = St::new(1);
+        st.background_alive = true;
+        let first = st.coarse_now(&clock);
+        assert!(st.clock_live && std::mem::take(&mut st.poke));
+        // While live, the stored reading is returned as is.
+        st.now = first + 5;
+        assert_eq!(st.coarse_now(&clock), first + 5);
+        assert!(!st.poke);
+        let mut woken = Vec::new();
+        assert!(
+            st.tick(first + 10, &mut woken),
+            "used since the last tick: keeps ticking"
+        );
+        assert!(!st.tick(first + 20, &mut woken), "unused for a tick: stops");
+        assert!(!st.clock_live);
+        // Without a background task the clock never goes live (nobody would keep it fresh).
+        let mut lone = St::new(1);
+        lone.coarse_now(&clock);
+        assert!(!lone.clock_live && !lone.poke);
+    }
+}
