@@ -97,11 +97,8 @@ impl<M: Manager> Drop for Shared<M> {
 
 /// What one locked checkout step found.
 enum Step<C> {
-    /// An idle connection, counted in use; `check` says it must be health-checked first.
-    Idle {
-        live: Live<C>,
-        check: bool,
-    },
+    /// An idle connection, counted in use, that must be health-checked first.
+    NeedsCheck(Live<C>),
     /// An idle connection past its lifetime, already uncounted: close it and try again.
     Expired(Live<C>, ConnectPlan),
     /// What the caller's queue slot was given.
@@ -111,8 +108,8 @@ enum Step<C> {
     Unavailable,
 }
 
-/// When an acquire started waiting and when it must give up (pool time), fixed the first time
-/// it is needed (a wait or a health check) from a real clock reading.
+/// When an acquire left the hot path and when it must give up (pool time), from a real clock
+/// reading taken before the first lock, so the clock is never read with the lock held.
 #[derive(Debug, Clone, Copy)]
 struct Deadline {
     start: Nanos,
@@ -216,18 +213,17 @@ impl<M: Manager> Pool<M> {
         // Off the hot path the caller will most likely wait (or check a connection): fix the
         // deadline now, so the clock is not read with the lock held.
         let now = shared.clock.now();
-        let mut deadline = Some(Deadline {
+        let deadline = Deadline {
             start: now,
             at: now.checked_add(nanos(timeout)),
-        });
+        };
         loop {
             // Cancellation safety: dropping `Checkout` unlinks its waiter in O(1) and passes on
             // a connection it was handed but had not collected.
             let checkout = Checkout {
                 shared,
-                timeout,
                 wait,
-                deadline: &mut deadline,
+                deadline,
                 key: None,
                 fallback: None,
             };
@@ -239,15 +235,14 @@ impl<M: Manager> Pool<M> {
                 Err(step) => step,
             };
             let (live, check, wait_time) = match step {
-                Step::Idle { live, check } => (live, check, Duration::ZERO),
+                Step::NeedsCheck(live) => (live, true, Duration::ZERO),
                 Step::Expired(live, plan) => {
                     shared.finish_removal(live.conn, RemoveReason::MaxLifetime, plan, false);
                     continue;
                 }
                 Step::Handed(Handoff::Conn(live)) => {
                     let now = shared.clock.now();
-                    let start = deadline.map_or(now, |d| d.start);
-                    let waited = Duration::from_nanos(now.saturating_sub(start));
+                    let waited = Duration::from_nanos(now.saturating_sub(deadline.start));
                     shared.record_wait(waited);
                     // Handed over straight from a caller or a connect: checked only if it came
                     // back unverified, or sat in the slot longer than `check_after_idle`.
@@ -266,13 +261,6 @@ impl<M: Manager> Pool<M> {
             };
             let mut guard = Pooled::new(Arc::clone(shared), live);
             if check {
-                let deadline = *deadline.get_or_insert_with(|| {
-                    let now = shared.clock.now();
-                    Deadline {
-                        start: now,
-                        at: now.checked_add(nanos(timeout)),
-                    }
-                });
                 match self.check(guard, deadline, timeout).await? {
                     Some(checked) => guard = checked,
                     None => continue,
@@ -549,8 +537,7 @@ impl<M: Manager> Shared<M> {
         &self,
         waker: &Waker,
         wait: bool,
-        timeout: Duration,
-        deadline: &mut Option<Deadline>,
+        deadline: Deadline,
     ) -> Locked<M::Connection> {
         self.with_state(|st| {
             if st.closed {
@@ -574,7 +561,7 @@ impl<M: Manager> Shared<M> {
                 if !check {
                     return Locked::Ready(live);
                 }
-                return Locked::Done(Step::Idle { live, check });
+                return Locked::Done(Step::NeedsCheck(live));
             }
             if !wait {
                 return Locked::Done(Step::Unavailable);
@@ -587,19 +574,13 @@ impl<M: Manager> Shared<M> {
                 st.counters.rejected_queue_full += 1;
                 return Locked::Done(Step::QueueFull);
             }
-            let d = *deadline.get_or_insert_with(|| {
-                let now = st.observe(self.clock.now());
-                Deadline {
-                    start: now,
-                    at: now.checked_add(nanos(timeout)),
-                }
-            });
+            st.observe(deadline.start);
             let key = st.waiters.push_back(waker.clone());
             if !self.busy.load(Ordering::Relaxed) {
                 self.busy.store(true, Ordering::Relaxed);
             }
             let pool_timer = st.background_alive;
-            if let Some(at) = d.at.filter(|_| pool_timer) {
+            if let Some(at) = deadline.at.filter(|_| pool_timer) {
                 st.add_deadline(at, key);
             }
             let plan = self.plan(st);
@@ -935,9 +916,8 @@ enum Locked<C> {
 /// task is restarted.
 struct Checkout<'a, M: Manager> {
     shared: &'a Arc<Shared<M>>,
-    timeout: Duration,
     wait: bool,
-    deadline: &'a mut Option<Deadline>,
+    deadline: Deadline,
     /// The queue slot, while queued.
     key: Option<WaiterKey>,
     /// The waiter's own deadline timer, only when the background task was not running.
@@ -952,7 +932,7 @@ impl<M: Manager> Future for Checkout<'_, M> {
         let this = &mut *self;
         let shared = this.shared;
         let Some(key) = this.key else {
-            let locked = shared.lock_checkout(cx.waker(), this.wait, this.timeout, this.deadline);
+            let locked = shared.lock_checkout(cx.waker(), this.wait, this.deadline);
             return match locked {
                 Locked::Ready(live) => Poll::Ready(Ok(Pooled::new(Arc::clone(shared), live))),
                 Locked::Done(step) => Poll::Ready(Err(step)),
@@ -965,7 +945,7 @@ impl<M: Manager> Future for Checkout<'_, M> {
                     shared.spawn_connects(plan);
                     if !pool_timer {
                         shared.revive_background();
-                        if let Some(at) = this.deadline.and_then(|d| d.at) {
+                        if let Some(at) = this.deadline.at {
                             let sleep = tokio::time::sleep_until(shared.clock.instant(at));
                             this.fallback = Some(Box::pin(sleep));
                         }
