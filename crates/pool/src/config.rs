@@ -30,7 +30,7 @@ pub struct Config {
     /// Most connections open at once, counting idle, in use and being opened. Default 10.
     pub max_size: usize,
     /// Connections kept open even when idle: idle reaping never takes the pool below this and
-    /// the maintenance task opens connections while the pool is smaller. Default 0.
+    /// the background task opens connections while the pool is smaller. Default 0.
     pub min_idle: usize,
     /// Bound on a whole [`get`](crate::Pool::get): waiting, connecting and checking. Default 30 s.
     pub acquire_timeout: Duration,
@@ -140,7 +140,7 @@ impl Config {
         Ok(())
     }
 
-    /// How often the maintenance task wakes up on its own: a quarter of the shorter of
+    /// How often the background task runs maintenance on its own: a quarter of the shorter of
     /// `idle_timeout` and `max_lifetime`, between 10 ms and 30 s.
     pub(crate) fn maintenance_interval(&self) -> Duration {
         let shortest = match (self.idle_timeout, self.max_lifetime) {
@@ -273,7 +273,7 @@ impl<M: Manager> Builder<M> {
         self
     }
 
-    /// Validates the settings and starts the pool and its maintenance task (which opens
+    /// Validates the settings and starts the pool and its background task (which opens
     /// `min_idle` connections in the background).
     ///
     /// Must be called within a tokio runtime: the pool spawns its connects, resets, closes and

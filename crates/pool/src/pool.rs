@@ -27,7 +27,7 @@ use crate::stats::{PoolEvent, RemoveReason, Stats, Status};
 
 /// An async connection pool. Cheap to clone: clones share one pool.
 ///
-/// Dropping every clone stops the maintenance task once the last checked-out connection and
+/// Dropping every clone stops the background task once the last checked-out connection and
 /// in-flight connect are gone; idle connections are then dropped. Call [`close`](Pool::close)
 /// for a graceful shutdown.
 pub struct Pool<M: Manager> {
