@@ -404,9 +404,18 @@ fn pool_outlives_the_runtime_it_was_built_on() {
 
 /// The second runtime's part of `pool_outlives_the_runtime_it_was_built_on`.
 async fn use_from_second_runtime(pool: &Pool<Fake>) {
-    // This get waits for a connect, finds the background task gone and restarts it here; the
-    // timeouts below come from the restarted task.
-    let held = pool.get().await.unwrap();
+    // The first waiter finds the background task gone: it restarts it here, and its own
+    // deadline (queued before the restart) is kept by a timer of its own. The connect hangs,
+    // so only that timer can end the wait.
+    pool.manager().inner.set_connect(Behave::Never);
+    let start = Instant::now();
+    let err = pool.get().await.unwrap_err();
+    assert!(matches!(err, Error::Timeout(_)), "{err:?}");
+    assert_eq!(start.elapsed(), Duration::from_secs(2));
+    pool.manager().inner.set_connect(Behave::Ok);
+    // The hung connect holds the only slot until connect_timeout (10 s); its retry succeeds and
+    // serves this caller.
+    let held = pool.get_timeout(Duration::from_secs(30)).await.unwrap();
     let id = held.id;
     for _ in 0..2 {
         let start = Instant::now();
