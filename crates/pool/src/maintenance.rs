@@ -8,9 +8,9 @@
 //! - **clock**: while the pool is in use it stores a clock reading every tick, so checkouts and
 //!   returns read that instead of the clock (`clock.rs`), and it stops ticking after a tick
 //!   without use;
-//! - **maintenance**: every `maintenance_interval`, and at once when asked (close, resize, a lost
-//!   connect task), it retires idle connections past `max_lifetime`, reaps idle ones past
-//!   `idle_timeout` down to `min_idle`, and refills to `min_idle`.
+//! - **maintenance**: every `maintenance_interval`, and at once when a connect task was lost, it
+//!   retires idle connections past `max_lifetime`, reaps idle ones past `idle_timeout` down to
+//!   `min_idle`, and refills to `min_idle`.
 //!
 //! If the task's future is dropped without the pool closing (its runtime shut down while the pool
 //! lives on in another), [`Alive`] marks it gone and wakes every waiter; the first to notice

@@ -69,8 +69,8 @@ pub(crate) struct Shared<M: Manager> {
     /// Wakes the background task early: a deadline earlier than it planned for, the clock
     /// going live, or a maintenance pass wanted (see `maintain_requested`).
     pub(crate) background: Arc<Notify>,
-    /// Set with a poke when the next background pass must run maintenance at once (close,
-    /// resize, a connect task that died).
+    /// Set with a poke when the next background pass must run maintenance at once (a connect
+    /// task that died).
     pub(crate) maintain_requested: AtomicBool,
     /// A hint, read without the lock: the last checkout found nothing idle and queued. While
     /// it is set, `get` skips the hot path's lock (which would find nothing) and goes straight
