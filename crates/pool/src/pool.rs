@@ -244,12 +244,7 @@ impl<M: Manager> Pool<M> {
                     let now = shared.clock.now();
                     let waited = Duration::from_nanos(now.saturating_sub(deadline.start));
                     shared.record_wait(waited);
-                    // Handed over straight from a caller or a connect: checked only if it came
-                    // back unverified, or sat in the slot longer than `check_after_idle`.
-                    let check = live.is_unverified()
-                        || shared.check_after.is_some_and(|after| {
-                            after > 0 && now.saturating_sub(live.idle_since) > after
-                        });
+                    let check = shared.needs_check(&live, now, false);
                     (live, check, waited)
                 }
                 Step::Handed(Handoff::Closed) | Step::Closed => return Err(Error::Closed),
@@ -508,18 +503,12 @@ impl<M: Manager> Shared<M> {
             return None;
         }
         let live = self.with_state(|st| {
-            match st.idle.back() {
-                Some(top) if !st.closed && !top.is_unverified() => {}
-                _ => return None,
+            if st.closed || st.idle.is_empty() {
+                return None;
             }
             let now = st.coarse_now(&self.clock);
-            let fit = st.idle.back().is_some_and(|top| {
-                !top.is_expired(now)
-                    && !self.check_after.is_some_and(|after| {
-                        after == 0 || now.saturating_sub(top.idle_since) > after
-                    })
-            });
-            if !fit {
+            let top = st.idle.back()?;
+            if top.is_expired(now) || self.needs_check(top, now, true) {
                 return None;
             }
             st.counters.gets += 1;
@@ -527,6 +516,22 @@ impl<M: Manager> Shared<M> {
         })?;
         self.acquired(Duration::ZERO);
         Some(Pooled::new(Arc::clone(self), live))
+    }
+
+    /// Whether a connection must be health-checked before it is handed out: one that came back
+    /// unverified always; otherwise one idle longer than `check_after_idle`. With
+    /// `check_after_idle` zero, every connection `from_idle` (taken off the idle list) is
+    /// checked, and none handed over straight from a returning caller or a connect.
+    #[inline]
+    fn needs_check(&self, live: &Live<M::Connection>, now: Nanos, from_idle: bool) -> bool {
+        live.is_unverified()
+            || self.check_after.is_some_and(|after| {
+                if after == 0 {
+                    from_idle
+                } else {
+                    now.saturating_sub(live.idle_since) > after
+                }
+            })
     }
 
     /// The locked step of a checkout, one lock in every case: take an idle connection (the hot
@@ -554,11 +559,7 @@ impl<M: Manager> Shared<M> {
                     return Locked::Done(Step::Expired(live, plan));
                 }
                 st.counters.gets += 1;
-                let check = live.is_unverified()
-                    || self.check_after.is_some_and(|after| {
-                        after == 0 || now.saturating_sub(live.idle_since) > after
-                    });
-                if !check {
+                if !self.needs_check(&live, now, true) {
                     return Locked::Ready(live);
                 }
                 return Locked::Done(Step::NeedsCheck(live));
