@@ -14,7 +14,13 @@
 //! Before the criterion groups, `contended_rounds` runs the contended workload with the pools
 //! taking turns (7 rounds of 0.5 s each) and prints, per pool, the median throughput, its ratio
 //! to deadpool's, and fairness: the fewest and most ops one of the 64 tasks completed in a round,
-//! over the mean. Set `POOL_BENCH_NO_FAIRNESS=1` to skip it.
+//! over the mean. A fifth line, `semaphore`, is not a pool: a bare `tokio::sync::Semaphore` with
+//! 8 permits, no objects and no bookkeeping. It is the floor for any pool that serves waiters in
+//! order: under this load every operation wakes another task, and that wake is most of the
+//! cost, so no FIFO pool can beat it by much. Set `POOL_BENCH_NO_FAIRNESS=1` to skip the rounds,
+//! `POOL_BENCH_ONLY=tarn,deadpool` to run only some of them, `POOL_BENCH_ROUNDS=1` to print
+//! every round's ns/op (the VM's phase shows as whole rounds that take twice as long for
+//! every pool).
 //!
 //! Run: `cargo bench -p tarn-benches --bench pool_overhead -- --warm-up-time 1 --measurement-time 3`
 
@@ -115,6 +121,9 @@ enum AnyPool {
     Deadpool(deadpool::managed::Pool<DeadpoolMgr>),
     Bb8(bb8::Pool<Bb8Mgr>),
     Qp(qp::Pool<QpMgr>),
+    /// Not a pool: a bare FIFO semaphore with 8 permits, the floor for any pool that serves
+    /// waiters in order (one wake per operation under contention). Contended rounds only.
+    Fifo(Arc<tokio::sync::Semaphore>),
 }
 
 const NAMES: [&str; 4] = ["tarn", "deadpool", "bb8", "qp"];
@@ -143,7 +152,8 @@ async fn build(name: &str, max: usize) -> AnyPool {
                 .await
                 .expect("bb8 pool"),
         ),
-        _ => AnyPool::Qp(qp::Pool::new(QpMgr, max)),
+        "qp" => AnyPool::Qp(qp::Pool::new(QpMgr, max)),
+        _ => AnyPool::Fifo(Arc::new(tokio::sync::Semaphore::new(max))),
     }
 }
 
@@ -156,6 +166,7 @@ impl AnyPool {
             AnyPool::Deadpool(p) => drop(std::hint::black_box(p.get().await.expect("get"))),
             AnyPool::Bb8(p) => drop(std::hint::black_box(p.get().await.expect("get"))),
             AnyPool::Qp(p) => drop(std::hint::black_box(p.acquire().await.expect("get"))),
+            AnyPool::Fifo(s) => drop(std::hint::black_box(s.acquire().await.expect("get"))),
         }
     }
 
@@ -182,6 +193,11 @@ impl AnyPool {
                 tokio::task::yield_now().await;
                 drop(c);
             }
+            AnyPool::Fifo(s) => {
+                let c = s.acquire().await.expect("get");
+                tokio::task::yield_now().await;
+                drop(c);
+            }
         }
     }
 
@@ -194,6 +210,7 @@ impl AnyPool {
                 AnyPool::Deadpool(p) => hold(p.get().await).await,
                 AnyPool::Bb8(p) => hold(p.get().await).await,
                 AnyPool::Qp(p) => hold(p.acquire().await).await,
+                AnyPool::Fifo(s) => hold(s.acquire().await).await,
             }
         }
     }
@@ -213,6 +230,7 @@ impl AnyPool {
             AnyPool::Deadpool(p) => once(p.get()).await,
             AnyPool::Bb8(p) => once(p.get()).await,
             AnyPool::Qp(p) => once(p.acquire()).await,
+            AnyPool::Fifo(s) => once(s.acquire()).await,
         }
     }
 }
@@ -334,6 +352,10 @@ fn contended_rounds() {
     let rt = two_workers();
     let pools: Vec<(&str, AnyPool)> = NAMES
         .iter()
+        .chain(&["semaphore"])
+        .filter(|&&name| {
+            std::env::var("POOL_BENCH_ONLY").map_or(true, |only| only.split(',').any(|o| o == name))
+        })
         .map(|&name| (name, rt.block_on(build(name, CONNS))))
         .collect();
     // ops per second, and (min, max) of per-task ops over the mean, per pool per round.
@@ -344,16 +366,30 @@ fn contended_rounds() {
             let (total, min, max) = rt.block_on(run_round(pool.clone(), ROUND));
             let mean = total as f64 / TASKS as f64;
             rates[i].push(total as f64 / ROUND.as_secs_f64());
+            if std::env::var_os("POOL_BENCH_ROUNDS").is_some() {
+                eprint!(
+                    "{}:{:.0}{}",
+                    pools[i].0,
+                    1e9 * ROUND.as_secs_f64() / total as f64,
+                    if i + 1 == pools.len() { "\n" } else { " " }
+                );
+            }
             spread[i].0 = spread[i].0.min(min as f64 / mean.max(1.0));
             spread[i].1 = spread[i].1.max(max as f64 / mean.max(1.0));
         }
+    }
+    if std::env::var_os("POOL_BENCH_ROUNDS").is_some() {
+        eprintln!();
     }
     let median = |v: &mut Vec<f64>| {
         v.sort_by(f64::total_cmp);
         v[v.len() / 2]
     };
     let medians: Vec<f64> = rates.iter_mut().map(median).collect();
-    let deadpool = medians[1];
+    let deadpool = pools
+        .iter()
+        .position(|(name, _)| *name == "deadpool")
+        .map_or(f64::NAN, |i| medians[i]);
     eprintln!(
         "contended rounds: 64 tasks over 8 connections, 2 workers, {ROUNDS} rounds of {} ms taking turns",
         ROUND.as_millis()

@@ -8,15 +8,19 @@
 //!
 //! [`WaiterQueue`] is a slab (a `Vec` of slots plus a free list) with a doubly linked FIFO
 //! threaded through slot indices. Enqueue, dequeue of the oldest and removal of any waiter are
-//! O(1), and nothing is allocated once the slab has grown to the largest queue seen. Each slot
-//! holds the waiter's waker and a hand-off cell: a connection (or the news that the pool
-//! closed) is put straight into the oldest waiter's cell and the slot leaves the FIFO, so a
-//! caller arriving later cannot take it. The waiter's future collects the cell on its next poll;
-//! if it is dropped first, its `Drop` passes the connection on (see `pool.rs`). Slots carry a
-//! sequence number so a stale key can never touch a reused slot.
+//! O(1). Each slot holds a hand-off [`Cell`] that the waiter's future shares (an `Arc`): a
+//! connection (or the news that the pool closed, or that the deadline passed) is put straight
+//! into the oldest waiter's cell and the slot leaves the FIFO, so a caller arriving later cannot
+//! take it. The waiter's future collects it on its next poll under the cell's own lock, not the
+//! pool's: under contention that is one pool lock per checkout fewer. If the future is dropped
+//! first, its `Drop` passes the connection on (see `pool.rs`). Slots carry a sequence number so
+//! a stale key can never touch a reused slot. Cells are reset and reused with their slots, so
+//! once the slab has grown to the largest queue seen nothing is allocated, except when a slot
+//! comes round again before its previous waiter has dropped its handle.
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, VecDeque};
+use std::sync::Arc;
 use std::task::Waker;
 
 use crate::clock::{Clock, Nanos};
@@ -66,18 +70,87 @@ pub(crate) enum Handoff<C> {
 
 const NIL: usize = usize::MAX;
 
+/// One waiter's hand-off cell, shared by its queue slot and its future through an `Arc`, so the
+/// future collects what it was handed under this cell's own lock and not the pool's. The pool
+/// fills it while holding the pool lock (the only nesting: pool, then cell), so a waiter that
+/// the queue no longer holds always finds its hand-off here.
+#[derive(Debug)]
+pub(crate) struct Cell<C>(parking_lot::Mutex<CellState<C>>);
+
+#[derive(Debug)]
+enum CellState<C> {
+    /// Queued: the waker to wake when served.
+    Waiting(Option<Waker>),
+    /// Served and not collected yet.
+    Served(Handoff<C>),
+    /// Collected, or given up.
+    Done,
+}
+
+impl<C> Cell<C> {
+    fn new(waker: Waker) -> Self {
+        Self(parking_lot::Mutex::new(CellState::Waiting(Some(waker))))
+    }
+
+    /// Collects the hand-off if there is one; otherwise stores `waker` (unless it already has
+    /// an equivalent one) so the server wakes the right task.
+    #[inline]
+    pub(crate) fn poll(&self, waker: &Waker) -> Option<Handoff<C>> {
+        let mut state = self.0.lock();
+        match &mut *state {
+            CellState::Served(_) => match std::mem::replace(&mut *state, CellState::Done) {
+                CellState::Served(h) => Some(h),
+                _ => None,
+            },
+            CellState::Waiting(Some(w)) if w.will_wake(waker) => None,
+            CellState::Waiting(w) => {
+                *w = Some(waker.clone());
+                None
+            }
+            CellState::Done => None,
+        }
+    }
+
+    /// Takes a hand-off that was never collected (the waiter gave up after being served).
+    pub(crate) fn take(&self) -> Option<Handoff<C>> {
+        let mut state = self.0.lock();
+        match std::mem::replace(&mut *state, CellState::Done) {
+            CellState::Served(h) => Some(h),
+            _ => None,
+        }
+    }
+
+    /// Puts `handoff` in the cell; returns the waker to wake after unlocking.
+    fn serve(&self, handoff: Handoff<C>) -> Option<Waker> {
+        let mut state = self.0.lock();
+        let before = std::mem::replace(&mut *state, CellState::Served(handoff));
+        // Only a queued waiter is served, and only once.
+        debug_assert!(matches!(before, CellState::Waiting(_)), "served twice");
+        match before {
+            CellState::Waiting(w) => w,
+            _ => None,
+        }
+    }
+
+    fn waker(&self) -> Option<Waker> {
+        match &*self.0.lock() {
+            CellState::Waiting(w) => w.clone(),
+            _ => None,
+        }
+    }
+}
+
 #[derive(Debug)]
 struct Slot<C> {
     /// Identifies the waiter using this slot; a key with another `seq` is stale.
     seq: u64,
     prev: usize,
     next: usize,
-    /// In the FIFO (not yet served).
+    /// In the FIFO (not yet served, not given up).
     linked: bool,
-    /// In use by a waiter (linked or holding a hand-off).
-    occupied: bool,
-    waker: Option<Waker>,
-    handoff: Option<Handoff<C>>,
+    /// The hand-off cell, kept with the slot and reused by its next waiter once the previous
+    /// one has dropped its handle (see [`WaiterQueue::push_back`]).
+    cell: Arc<Cell<C>>,
 }
 
 /// Identifies one waiter's slot.
@@ -91,7 +164,9 @@ pub(crate) struct WaiterKey {
 #[derive(Debug)]
 pub(crate) struct WaiterQueue<C> {
     slots: Vec<Slot<C>>,
-    free: Vec<usize>,
+    /// Free slots, oldest first: a slot is reused as late as possible, so the waiter that last
+    /// held its cell has long since collected and the cell can be reset instead of allocated.
+    free: VecDeque<usize>,
     head: usize,
     tail: usize,
     len: usize,
@@ -102,7 +177,7 @@ impl<C> WaiterQueue<C> {
     fn new() -> Self {
         Self {
             slots: Vec::new(),
-            free: Vec::new(),
+            free: VecDeque::new(),
             head: NIL,
             tail: NIL,
             len: 0,
@@ -115,40 +190,53 @@ impl<C> WaiterQueue<C> {
         self.len
     }
 
-    /// Appends a waiter at the back.
-    pub(crate) fn push_back(&mut self, waker: Waker) -> WaiterKey {
+    /// Appends a waiter at the back; returns its key and its hand-off cell. The cell of a free
+    /// slot is reset in place when nobody else holds it (the usual case, as free slots are
+    /// reused oldest first); a new one is allocated only when the slab grows or the slot's
+    /// previous waiter still holds its handle.
+    pub(crate) fn push_back(&mut self, waker: Waker) -> (WaiterKey, Arc<Cell<C>>) {
         let seq = self.next_seq;
         self.next_seq += 1;
-        let slot = Slot {
-            seq,
-            prev: self.tail,
-            next: NIL,
-            linked: true,
-            occupied: true,
-            waker: Some(waker),
-            handoff: None,
-        };
-        let index = match self.free.pop() {
+        let (prev, tail) = (self.tail, self.tail);
+        let index = match self.free.pop_front() {
             Some(i) => {
-                self.slots[i] = slot;
+                let slot = &mut self.slots[i];
+                slot.seq = seq;
+                slot.prev = prev;
+                slot.next = NIL;
+                slot.linked = true;
+                match Arc::get_mut(&mut slot.cell) {
+                    Some(cell) => *cell.0.get_mut() = CellState::Waiting(Some(waker)),
+                    None => slot.cell = Arc::new(Cell::new(waker)),
+                }
                 i
             }
             None => {
-                self.slots.push(slot);
+                self.slots.push(Slot {
+                    seq,
+                    prev,
+                    next: NIL,
+                    linked: true,
+                    cell: Arc::new(Cell::new(waker)),
+                });
                 self.slots.len() - 1
             }
         };
-        if self.tail == NIL {
+        if tail == NIL {
             self.head = index;
         } else {
-            self.slots[self.tail].next = index;
+            self.slots[tail].next = index;
         }
         self.tail = index;
         self.len += 1;
-        WaiterKey { index, seq }
+        (
+            WaiterKey { index, seq },
+            Arc::clone(&self.slots[index].cell),
+        )
     }
 
-    fn unlink(&mut self, index: usize) {
+    /// Unlinks a waiter and frees its slot (its cell stays with the slot).
+    fn remove(&mut self, index: usize) {
         let (prev, next) = {
             let s = &mut self.slots[index];
             debug_assert!(s.linked);
@@ -166,19 +254,14 @@ impl<C> WaiterQueue<C> {
             self.slots[next].prev = prev;
         }
         self.len -= 1;
-    }
-
-    fn slot_mut(&mut self, key: WaiterKey) -> Option<&mut Slot<C>> {
-        self.slots
-            .get_mut(key.index)
-            .filter(|s| s.occupied && s.seq == key.seq)
+        self.free.push_back(index);
     }
 
     /// True while the waiter is in the FIFO (not served, not cancelled).
     pub(crate) fn is_waiting(&self, key: WaiterKey) -> bool {
         self.slots
             .get(key.index)
-            .is_some_and(|s| s.occupied && s.linked && s.seq == key.seq)
+            .is_some_and(|s| s.linked && s.seq == key.seq)
     }
 
     /// Serves one particular waiter (one whose deadline passed) with `handoff`. Returns its
@@ -187,10 +270,8 @@ impl<C> WaiterQueue<C> {
         if !self.is_waiting(key) {
             return None;
         }
-        self.unlink(key.index);
-        let slot = &mut self.slots[key.index];
-        slot.handoff = Some(handoff);
-        slot.waker.take()
+        self.remove(key.index);
+        self.slots[key.index].cell.serve(handoff)
     }
 
     /// Clones the waker of every waiter in the FIFO into `out` (to make them poll again).
@@ -198,7 +279,7 @@ impl<C> WaiterQueue<C> {
         let mut i = self.head;
         while i != NIL {
             let slot = &self.slots[i];
-            out.extend(slot.waker.clone());
+            out.extend(slot.cell.waker());
             i = slot.next;
         }
     }
@@ -213,44 +294,19 @@ impl<C> WaiterQueue<C> {
         if index == NIL {
             return Err(handoff);
         }
-        self.unlink(index);
-        let slot = &mut self.slots[index];
-        slot.handoff = Some(handoff);
-        Ok(slot.waker.take())
+        self.remove(index);
+        Ok(self.slots[index].cell.serve(handoff))
     }
 
-    /// Stores the waiter's waker unless it already has an equivalent one. Returns the hand-off
-    /// if one has arrived (freeing the slot), else `None`.
-    pub(crate) fn poll_slot(&mut self, key: WaiterKey, waker: &Waker) -> Option<Handoff<C>> {
-        let slot = self.slot_mut(key)?;
-        if let Some(h) = slot.handoff.take() {
-            self.release(key.index);
-            return Some(h);
+    /// Removes a waiter that gives up, wherever it is in the queue. Returns false if it was no
+    /// longer queued: it has been served, and its cell holds what it was given, which the
+    /// caller must take and pass on.
+    pub(crate) fn cancel(&mut self, key: WaiterKey) -> bool {
+        if !self.is_waiting(key) {
+            return false;
         }
-        match &slot.waker {
-            Some(w) if w.will_wake(waker) => {}
-            _ => slot.waker = Some(waker.clone()),
-        }
-        None
-    }
-
-    /// Removes a waiter that gives up, wherever it is in the queue. Returns the hand-off it had
-    /// been given but not collected, which the caller must pass on.
-    pub(crate) fn cancel(&mut self, key: WaiterKey) -> Option<Handoff<C>> {
-        let linked = self.slot_mut(key)?.linked;
-        if linked {
-            self.unlink(key.index);
-        }
-        let handoff = self.slots[key.index].handoff.take();
-        self.release(key.index);
-        handoff
-    }
-
-    fn release(&mut self, index: usize) {
-        let slot = &mut self.slots[index];
-        slot.occupied = false;
-        slot.waker = None;
-        self.free.push(index);
+        self.remove(key.index);
+        true
     }
 }
 
@@ -559,15 +615,15 @@ mod tests {
         st.background_alive = true;
         let parked: Vec<WaiterKey> = (0..100)
             .map(|i| {
-                let key = st.waiters.push_back(Waker::noop().clone());
+                let (key, _) = st.waiters.push_back(Waker::noop().clone());
                 st.add_deadline(1_000_000 + i, key);
                 key
             })
             .collect();
         for i in 0..100_000u64 {
-            let key = st.waiters.push_back(Waker::noop().clone());
+            let (key, _) = st.waiters.push_back(Waker::noop().clone());
             st.add_deadline(2_000_000 + i, key);
-            assert!(st.waiters.cancel(key).is_none());
+            assert!(st.waiters.cancel(key));
             // Compaction runs before a push once stale entries outnumber the live ones.
             assert!(
                 st.deadlines.len() <= 2 * (st.waiters.len() + 1) + 33,
@@ -586,17 +642,60 @@ mod tests {
         assert_eq!(st.timer_at, Some(1_000_050));
     }
 
+    /// A slot's hand-off cell is reset and reused once its waiter has let go of it, and never
+    /// while the waiter still holds it: a hand-off nobody collected yet survives the slot being
+    /// reused by the next waiter.
+    #[test]
+    fn cells_are_reused_only_when_their_waiter_let_go() {
+        let mut q = WaiterQueue::<u32>::new();
+        let live = |conn| {
+            Handoff::Conn(Live {
+                conn,
+                created_at: 0,
+                expires_at: Nanos::MAX,
+                idle_since: 0,
+            })
+        };
+        // Served and collected: the next waiter in that slot gets the same cell, reset.
+        let (a, cell_a) = q.push_back(Waker::noop().clone());
+        q.serve_oldest(live(1)).expect("a waiter");
+        assert!(matches!(cell_a.poll(Waker::noop()), Some(Handoff::Conn(l)) if l.conn == 1));
+        let first = Arc::as_ptr(&cell_a);
+        drop(cell_a);
+        let (b, cell_b) = q.push_back(Waker::noop().clone());
+        assert_eq!(b.index, a.index);
+        assert_eq!(Arc::as_ptr(&cell_b), first, "a cell nobody holds is reused");
+        assert!(
+            cell_b.poll(Waker::noop()).is_none(),
+            "reset: nothing to collect"
+        );
+        // Served but not collected: the slot comes round again before the waiter polls.
+        q.serve_oldest(live(2)).expect("a waiter");
+        let (c, cell_c) = q.push_back(Waker::noop().clone());
+        assert_eq!(c.index, b.index);
+        assert!(
+            !Arc::ptr_eq(&cell_b, &cell_c),
+            "a held cell is replaced, not reset"
+        );
+        assert!(matches!(cell_b.poll(Waker::noop()), Some(Handoff::Conn(l)) if l.conn == 2));
+        // A stale key cannot cancel the slot's new waiter.
+        assert!(!q.cancel(b));
+        assert!(q.is_waiting(c));
+        assert!(q.cancel(c));
+        assert_eq!(q.len(), 0);
+    }
+
     /// A deadline earlier than any the background task plans for pokes it; a later one does not.
     #[test]
     fn only_an_earlier_deadline_pokes_the_background_task() {
         let mut st = St::new(1);
-        let a = st.waiters.push_back(Waker::noop().clone());
+        let (a, _) = st.waiters.push_back(Waker::noop().clone());
         st.add_deadline(500, a);
         assert!(std::mem::take(&mut st.poke));
-        let b = st.waiters.push_back(Waker::noop().clone());
+        let (b, _) = st.waiters.push_back(Waker::noop().clone());
         st.add_deadline(900, b);
         assert!(!st.poke, "a later deadline needs no wake-up");
-        let c = st.waiters.push_back(Waker::noop().clone());
+        let (c, _) = st.waiters.push_back(Waker::noop().clone());
         st.add_deadline(100, c);
         assert!(st.poke);
         assert_eq!(st.timer_at, Some(100));

@@ -21,7 +21,7 @@ use crate::clock::{Clock, Nanos, nanos};
 use crate::config::{Config, Observer, QueueMode};
 use crate::error::{BuildError, ConnectError, Error, Phase, TimeoutError};
 use crate::guard::Pooled;
-use crate::internals::{ConnectPlan, Handoff, Live, Returned, State, WaiterKey};
+use crate::internals::{Cell, ConnectPlan, Handoff, Live, Returned, State, WaiterKey};
 use crate::manager::Manager;
 use crate::stats::{PoolEvent, RemoveReason, Stats, Status};
 
@@ -60,7 +60,7 @@ pub(crate) struct Shared<M: Manager> {
     /// One lock over all bookkeeping: critical sections are a few field updates, never an
     /// `.await`, and allocate only when a queue grows past its previous high-water mark, so a
     /// single lock is cheaper than any split design and makes the invariant easy to check.
-    state: Mutex<State<M::Connection, M::Error>>,
+    state: CachePadded<Mutex<State<M::Connection, M::Error>>>,
     pub(crate) clock: Clock,
     observer: Option<Observer>,
     /// The runtime the pool was built on, used when a task must be spawned from a thread that
@@ -79,6 +79,32 @@ pub(crate) struct Shared<M: Manager> {
     busy: AtomicBool,
     /// Signalled when the pool reaches size 0 while closed.
     drained: Notify,
+    /// Written by every caller that waited, outside the lock: on cache lines of their own, so
+    /// these writes and the lock's do not invalidate each other.
+    waits: CachePadded<WaitCounters>,
+}
+
+/// Aligns `T` to two cache lines (the pair an x86 core prefetches together), so a value both
+/// cores write does not share a line with another.
+#[repr(align(128))]
+struct CachePadded<T>(T);
+
+impl<T> std::ops::Deref for CachePadded<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        &self.0
+    }
+}
+
+impl<T> std::ops::DerefMut for CachePadded<T> {
+    fn deref_mut(&mut self) -> &mut T {
+        &mut self.0
+    }
+}
+
+/// Counters of callers that waited, updated outside the lock.
+#[derive(Default)]
+struct WaitCounters {
     gets_waited: AtomicU64,
     timeouts: AtomicU64,
     wait_nanos_total: AtomicU64,
@@ -134,7 +160,7 @@ impl<M: Manager> Pool<M> {
             manager,
             lifo: config.queue == QueueMode::Lifo,
             check_after: config.check_after_idle.map(nanos),
-            state: Mutex::new(state),
+            state: CachePadded(Mutex::new(state)),
             clock: Clock::new(),
             config,
             observer,
@@ -143,10 +169,7 @@ impl<M: Manager> Pool<M> {
             maintain_requested: AtomicBool::new(false),
             busy: AtomicBool::new(false),
             drained: Notify::new(),
-            gets_waited: AtomicU64::new(0),
-            timeouts: AtomicU64::new(0),
-            wait_nanos_total: AtomicU64::new(0),
-            wait_nanos_max: AtomicU64::new(0),
+            waits: CachePadded(WaitCounters::default()),
         });
         shared.spawn(crate::maintenance::run(
             Arc::downgrade(&shared),
@@ -224,7 +247,7 @@ impl<M: Manager> Pool<M> {
                 shared,
                 wait,
                 deadline,
-                key: None,
+                waiting: None,
                 fallback: None,
             };
             let step = match checkout.await {
@@ -312,9 +335,9 @@ impl<M: Manager> Pool<M> {
         let c = self.shared.with_state(|st| st.counters);
         let s = &self.shared;
         Stats {
-            gets: c.gets + s.gets_waited.load(Ordering::Relaxed),
-            gets_waited: s.gets_waited.load(Ordering::Relaxed),
-            timeouts: s.timeouts.load(Ordering::Relaxed),
+            gets: c.gets + s.waits.gets_waited.load(Ordering::Relaxed),
+            gets_waited: s.waits.gets_waited.load(Ordering::Relaxed),
+            timeouts: s.waits.timeouts.load(Ordering::Relaxed),
             rejected_queue_full: c.rejected_queue_full,
             connections_created: c.created,
             connect_errors: c.connect_errors,
@@ -326,8 +349,8 @@ impl<M: Manager> Pool<M> {
             closed_resized: c.closed_resized,
             closed_close: c.closed_close,
             taken: c.taken,
-            wait_time_total: Duration::from_nanos(s.wait_nanos_total.load(Ordering::Relaxed)),
-            wait_time_max: Duration::from_nanos(s.wait_nanos_max.load(Ordering::Relaxed)),
+            wait_time_total: Duration::from_nanos(s.waits.wait_nanos_total.load(Ordering::Relaxed)),
+            wait_time_max: Duration::from_nanos(s.waits.wait_nanos_max.load(Ordering::Relaxed)),
         }
     }
 
@@ -576,7 +599,7 @@ impl<M: Manager> Shared<M> {
                 return Locked::Done(Step::QueueFull);
             }
             st.observe(deadline.start);
-            let key = st.waiters.push_back(waker.clone());
+            let (key, cell) = st.waiters.push_back(waker.clone());
             if !self.busy.load(Ordering::Relaxed) {
                 self.busy.store(true, Ordering::Relaxed);
             }
@@ -587,6 +610,7 @@ impl<M: Manager> Shared<M> {
             let plan = self.plan(st);
             Locked::Queued {
                 key,
+                cell,
                 plan,
                 pool_timer,
             }
@@ -636,7 +660,7 @@ impl<M: Manager> Shared<M> {
 
     /// A timeout error from the counts taken when it happened.
     fn timeout_error(&self, phase: Phase, after: Duration, status: Status) -> Error<M::Error> {
-        self.timeouts.fetch_add(1, Ordering::Relaxed);
+        self.waits.timeouts.fetch_add(1, Ordering::Relaxed);
         let last = self.with_state(|st| st.last_connect_error.clone());
         // The caller was waiting for a new connection if the pool had room to open one.
         let phase = match phase {
@@ -657,9 +681,10 @@ impl<M: Manager> Shared<M> {
 
     fn record_wait(&self, wait: Duration) {
         let nanos = u64::try_from(wait.as_nanos()).unwrap_or(u64::MAX);
-        self.gets_waited.fetch_add(1, Ordering::Relaxed);
-        self.wait_nanos_total.fetch_add(nanos, Ordering::Relaxed);
-        self.wait_nanos_max.fetch_max(nanos, Ordering::Relaxed);
+        let w = &self.waits;
+        w.gets_waited.fetch_add(1, Ordering::Relaxed);
+        w.wait_nanos_total.fetch_add(nanos, Ordering::Relaxed);
+        w.wait_nanos_max.fetch_max(nanos, Ordering::Relaxed);
     }
 
     /// Spawns `fut` on the current runtime, else on the pool's. Returns false if neither
@@ -903,13 +928,15 @@ enum Locked<C> {
     /// (else the waiter keeps a timer of its own).
     Queued {
         key: WaiterKey,
+        cell: Arc<Cell<C>>,
         plan: ConnectPlan,
         pool_timer: bool,
     },
 }
 
 /// One checkout step as a future: the first poll takes an idle connection or joins the queue
-/// (one lock either way); later polls collect the hand-off from the queue slot.
+/// (one lock either way); later polls collect the hand-off from the waiter's cell (the cell's
+/// lock, not the pool's).
 ///
 /// The deadline is enforced by the pool's background task, which serves an expired waiter with
 /// [`Handoff::TimedOut`]: no timer is registered per waiting caller. Only when that task is not
@@ -919,8 +946,8 @@ struct Checkout<'a, M: Manager> {
     shared: &'a Arc<Shared<M>>,
     wait: bool,
     deadline: Deadline,
-    /// The queue slot, while queued.
-    key: Option<WaiterKey>,
+    /// The queue slot and its hand-off cell, while queued.
+    waiting: Option<(WaiterKey, Arc<Cell<M::Connection>>)>,
     /// The waiter's own deadline timer, only when the background task was not running.
     fallback: Option<Pin<Box<Sleep>>>,
 }
@@ -932,17 +959,18 @@ impl<M: Manager> Future for Checkout<'_, M> {
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = &mut *self;
         let shared = this.shared;
-        let Some(key) = this.key else {
+        let Some((key, cell)) = &this.waiting else {
             let locked = shared.lock_checkout(cx.waker(), this.wait, this.deadline);
             return match locked {
                 Locked::Ready(live) => Poll::Ready(Ok(Pooled::new(Arc::clone(shared), live))),
                 Locked::Done(step) => Poll::Ready(Err(step)),
                 Locked::Queued {
                     key,
+                    cell,
                     plan,
                     pool_timer,
                 } => {
-                    this.key = Some(key);
+                    this.waiting = Some((key, cell));
                     shared.spawn_connects(plan);
                     if !pool_timer {
                         shared.revive_background();
@@ -955,16 +983,15 @@ impl<M: Manager> Future for Checkout<'_, M> {
                 }
             };
         };
-        let (handoff, alive) =
-            shared.with_state(|st| (st.waiters.poll_slot(key, cx.waker()), st.background_alive));
-        if let Some(h) = handoff {
-            this.key = None;
+        let key = *key;
+        if let Some(h) = cell.poll(cx.waker()) {
+            this.waiting = None;
             return Poll::Ready(Err(Step::Handed(h)));
         }
-        if !alive && this.fallback.is_none() {
-            // The background task that watches this waiter's deadline is gone (its runtime shut
-            // down and the drop woke every waiter): start it again here; the deadline is still
-            // in the heap it reads.
+        // Polled without a hand-off: a spurious poll, or the background task that watches this
+        // waiter's deadline is gone (its runtime shut down and the drop woke every waiter).
+        // Restart it if so; the deadline is still in the heap it reads.
+        if this.fallback.is_none() {
             shared.revive_background();
         }
         this.poll_fallback(key, cx)
@@ -985,11 +1012,15 @@ impl<M: Manager> Checkout<'_, M> {
         if sleep.as_mut().poll(cx).is_pending() {
             return Poll::Pending;
         }
-        self.key = None;
-        let (handoff, status) = self.shared.with_state(|st| {
+        let Some((_, cell)) = self.waiting.take() else {
+            return Poll::Pending;
+        };
+        let (queued, status) = self.shared.with_state(|st| {
             let status = st.status();
             (st.waiters.cancel(key), status)
         });
+        // Not queued any more: served just now, so the cell holds what it was given.
+        let handoff = if queued { None } else { cell.take() };
         Poll::Ready(Err(Step::Handed(
             handoff.unwrap_or(Handoff::TimedOut(status)),
         )))
@@ -998,13 +1029,16 @@ impl<M: Manager> Checkout<'_, M> {
 
 impl<M: Manager> Drop for Checkout<'_, M> {
     fn drop(&mut self) {
-        let Some(key) = self.key else {
+        let Some((key, cell)) = self.waiting.take() else {
             return;
         };
         // The connects planned for this waiter keep running; they serve the next waiter or go
         // idle, so nothing is cancelled here. Its deadline entry is skipped as stale.
-        let handoff = self.shared.with_state(|st| st.waiters.cancel(key));
-        if let Some(Handoff::Conn(live)) = handoff {
+        if self.shared.with_state(|st| st.waiters.cancel(key)) {
+            return;
+        }
+        // Already served (the cell was filled under the lock we just took): take it.
+        if let Some(Handoff::Conn(live)) = cell.take() {
             // The connection was handed to us but never collected: pass it on unchanged.
             self.shared.put_back(live, false);
         }
