@@ -12,8 +12,9 @@
 //!   with the queue; it should stay flat.
 //!
 //! Before the criterion groups, `contended_rounds` runs the contended workload with the pools
-//! taking turns (7 rounds of 0.5 s each) and prints, per pool, the median throughput, its ratio
-//! to deadpool's, and fairness: the fewest and most ops one of the 64 tasks completed in a round,
+//! taking turns (15 rounds of 0.2 s each, a different pool first each round) and prints, per
+//! pool, the median throughput, the median over rounds of its throughput over deadpool's in the
+//! same round, and fairness: the fewest and most ops one of the 64 tasks completed in a round,
 //! over the mean. A fifth line, `semaphore`, is not a pool: a bare `tokio::sync::Semaphore` with
 //! 8 permits, no objects and no bookkeeping. It is the floor for any pool that serves waiters in
 //! order: under this load every operation wakes another task, and that wake is most of the
@@ -347,8 +348,9 @@ fn parked_waiters(c: &mut Criterion) {
 /// samples back to back, and on a shared 2-vCPU VM whole groups land in slow or fast phases
 /// (see docs/pool.md); taking turns puts every pool in the same phases.
 fn contended_rounds() {
-    const ROUNDS: usize = 7;
-    const ROUND: Duration = Duration::from_millis(500);
+    const ROUNDS: usize = 15;
+    const ROUND: Duration = Duration::from_millis(200);
+    let show_rounds = std::env::var_os("POOL_BENCH_ROUNDS").is_some();
     let rt = two_workers();
     let pools: Vec<(&str, AnyPool)> = NAMES
         .iter()
@@ -358,48 +360,48 @@ fn contended_rounds() {
         })
         .map(|&name| (name, rt.block_on(build(name, CONNS))))
         .collect();
-    // ops per second, and (min, max) of per-task ops over the mean, per pool per round.
-    let mut rates: Vec<Vec<f64>> = vec![Vec::new(); pools.len()];
+    // ops per second per pool per round, and (min, max) of per-task ops over the mean.
+    // rates[round][pool]
+    let mut rates: Vec<Vec<f64>> = vec![vec![0.0; pools.len()]; ROUNDS];
     let mut spread: Vec<(f64, f64)> = vec![(f64::MAX, 0.0); pools.len()];
-    for _ in 0..ROUNDS {
-        for (i, (_, pool)) in pools.iter().enumerate() {
-            let (total, min, max) = rt.block_on(run_round(pool.clone(), ROUND));
+    for (round, row) in rates.iter_mut().enumerate() {
+        // A different pool goes first each round, so none always follows the same one.
+        for k in 0..pools.len() {
+            let i = (round + k) % pools.len();
+            let (total, min, max) = rt.block_on(run_round(pools[i].1.clone(), ROUND));
             let mean = total as f64 / TASKS as f64;
-            rates[i].push(total as f64 / ROUND.as_secs_f64());
-            if std::env::var_os("POOL_BENCH_ROUNDS").is_some() {
-                eprint!(
-                    "{}:{:.0}{}",
-                    pools[i].0,
-                    1e9 * ROUND.as_secs_f64() / total as f64,
-                    if i + 1 == pools.len() { "\n" } else { " " }
-                );
-            }
+            row[i] = total as f64 / ROUND.as_secs_f64();
             spread[i].0 = spread[i].0.min(min as f64 / mean.max(1.0));
             spread[i].1 = spread[i].1.max(max as f64 / mean.max(1.0));
         }
+        if show_rounds {
+            let line: Vec<String> = pools
+                .iter()
+                .enumerate()
+                .map(|(i, (name, _))| format!("{name}:{:.0}", 1e9 / row[i].max(1.0)))
+                .collect();
+            eprintln!("round {round:>2} ns/op  {}", line.join(" "));
+        }
     }
-    if std::env::var_os("POOL_BENCH_ROUNDS").is_some() {
-        eprintln!();
-    }
-    let median = |v: &mut Vec<f64>| {
+    let median = |mut v: Vec<f64>| {
         v.sort_by(f64::total_cmp);
         v[v.len() / 2]
     };
-    let medians: Vec<f64> = rates.iter_mut().map(median).collect();
-    let deadpool = pools
-        .iter()
-        .position(|(name, _)| *name == "deadpool")
-        .map_or(f64::NAN, |i| medians[i]);
+    let deadpool = pools.iter().position(|(name, _)| *name == "deadpool");
     eprintln!(
         "contended rounds: 64 tasks over 8 connections, 2 workers, {ROUNDS} rounds of {} ms taking turns",
         ROUND.as_millis()
     );
     for (i, (name, _)) in pools.iter().enumerate() {
+        // The ratio is taken within each round (the pools ran within a second of each other,
+        // mostly in the same phase of the VM), then the median over rounds.
+        let ratio = deadpool.map_or(f64::NAN, |d| {
+            median(rates.iter().map(|row| row[i] / row[d].max(1.0)).collect())
+        });
+        let rate = median(rates.iter().map(|row| row[i]).collect());
         eprintln!(
-            "  {name:<9} median {:>10.0} ops/s  {:>6.0} ns/op  x{:.2} deadpool  per-task ops min/mean {:.2} max/mean {:.2}",
-            medians[i],
-            1e9 / medians[i].max(1.0),
-            medians[i] / deadpool.max(1.0),
+            "  {name:<9} median {rate:>10.0} ops/s  {:>6.0} ns/op  x{ratio:.2} deadpool (median of per-round ratios)  per-task ops min/mean {:.2} max/mean {:.2}",
+            1e9 / rate.max(1.0),
             spread[i].0,
             spread[i].1,
         );
@@ -411,12 +413,18 @@ fn contended_rounds() {
 /// counts 0, a hang, and is aborted).
 async fn run_round(pool: AnyPool, length: Duration) -> (u64, u64, u64) {
     let stop = Arc::new(AtomicBool::new(false));
+    // Every task starts at once: spawning 64 tasks from outside the runtime can stall (the VM
+    // deschedules the spawning thread), and the first tasks would run alone meanwhile, with a
+    // connection each, and finish the round far ahead of the others.
+    let start = Arc::new(tokio::sync::Barrier::new(TASKS + 1));
     let tasks: Vec<_> = (0..TASKS)
         .map(|_| {
             let pool = pool.clone();
             let stop = Arc::clone(&stop);
+            let start = Arc::clone(&start);
             tokio::spawn(async move {
                 let mut ops = 0u64;
+                start.wait().await;
                 while !stop.load(Ordering::Relaxed) {
                     pool.cycle_yield().await;
                     ops += 1;
@@ -425,6 +433,7 @@ async fn run_round(pool: AnyPool, length: Duration) -> (u64, u64, u64) {
             })
         })
         .collect();
+    start.wait().await;
     tokio::time::sleep(length).await;
     stop.store(true, Ordering::Relaxed);
     let give_up = tokio::time::Instant::now() + Duration::from_secs(2);
