@@ -1,14 +1,14 @@
 //! The bookkeeping behind the pool's lock: plain synchronous code, no `.await`, no I/O.
 //!
-//! [`State`] holds the idle connections, the waiter queue and the counts. Every method runs with
-//! the lock held and returns what must happen after the lock is released (a waker to wake, a
+//! [`State`] holds the idle connections, the waiter queue and the counts. Every method of
+//! `State` and [`WaiterQueue`] runs with the pool lock held and returns what must happen after the lock is released (a waker to wake, a
 //! connection to close, connects to spawn); the async layer in `pool.rs` does those things.
 //!
 //! # The waiter queue
 //!
 //! [`WaiterQueue`] is a slab (a `Vec` of slots plus a free list) with a doubly linked FIFO
 //! threaded through slot indices. Enqueue, dequeue of the oldest and removal of any waiter are
-//! O(1). Each slot holds a hand-off [`Cell`] that the waiter's future shares (an `Arc`): a
+//! O(1). Each slot holds a hand-off [`HandoffCell`] that the waiter's future shares (an `Arc`): a
 //! connection (or the news that the pool closed, or that the deadline passed) is put straight
 //! into the oldest waiter's cell and the slot leaves the FIFO, so a caller arriving later cannot
 //! take it. The waiter's future collects it on its next poll under the cell's own lock, not the
@@ -75,7 +75,7 @@ const NIL: usize = usize::MAX;
 /// fills it while holding the pool lock (the only nesting: pool, then cell), so a waiter that
 /// the queue no longer holds always finds its hand-off here.
 #[derive(Debug)]
-pub(crate) struct Cell<C>(parking_lot::Mutex<CellState<C>>);
+pub(crate) struct HandoffCell<C>(parking_lot::Mutex<CellState<C>>);
 
 #[derive(Debug)]
 enum CellState<C> {
@@ -87,7 +87,7 @@ enum CellState<C> {
     Done,
 }
 
-impl<C> Cell<C> {
+impl<C> HandoffCell<C> {
     fn new(waker: Waker) -> Self {
         Self(parking_lot::Mutex::new(CellState::Waiting(Some(waker))))
     }
@@ -132,6 +132,11 @@ impl<C> Cell<C> {
         }
     }
 
+    /// Marks a waiter that left the queue unserved, dropping its waker.
+    fn give_up(&self) {
+        *self.0.lock() = CellState::Done;
+    }
+
     fn waker(&self) -> Option<Waker> {
         match &*self.0.lock() {
             CellState::Waiting(w) => w.clone(),
@@ -150,7 +155,7 @@ struct Slot<C> {
     linked: bool,
     /// The hand-off cell, kept with the slot and reused by its next waiter once the previous
     /// one has dropped its handle (see [`WaiterQueue::push_back`]).
-    cell: Arc<Cell<C>>,
+    cell: Arc<HandoffCell<C>>,
 }
 
 /// Identifies one waiter's slot.
@@ -165,7 +170,8 @@ pub(crate) struct WaiterKey {
 pub(crate) struct WaiterQueue<C> {
     slots: Vec<Slot<C>>,
     /// Free slots, oldest first: a slot is reused as late as possible, so the waiter that last
-    /// held its cell has long since collected and the cell can be reset instead of allocated.
+    /// held its cell has most likely collected and let go of it, and the cell can be reset
+    /// instead of allocated.
     free: VecDeque<usize>,
     head: usize,
     tail: usize,
@@ -194,10 +200,10 @@ impl<C> WaiterQueue<C> {
     /// slot is reset in place when nobody else holds it (the usual case, as free slots are
     /// reused oldest first); a new one is allocated only when the slab grows or the slot's
     /// previous waiter still holds its handle.
-    pub(crate) fn push_back(&mut self, waker: Waker) -> (WaiterKey, Arc<Cell<C>>) {
+    pub(crate) fn push_back(&mut self, waker: Waker) -> (WaiterKey, Arc<HandoffCell<C>>) {
         let seq = self.next_seq;
         self.next_seq += 1;
-        let (prev, tail) = (self.tail, self.tail);
+        let prev = self.tail;
         let index = match self.free.pop_front() {
             Some(i) => {
                 let slot = &mut self.slots[i];
@@ -207,7 +213,7 @@ impl<C> WaiterQueue<C> {
                 slot.linked = true;
                 match Arc::get_mut(&mut slot.cell) {
                     Some(cell) => *cell.0.get_mut() = CellState::Waiting(Some(waker)),
-                    None => slot.cell = Arc::new(Cell::new(waker)),
+                    None => slot.cell = Arc::new(HandoffCell::new(waker)),
                 }
                 i
             }
@@ -217,15 +223,15 @@ impl<C> WaiterQueue<C> {
                     prev,
                     next: NIL,
                     linked: true,
-                    cell: Arc::new(Cell::new(waker)),
+                    cell: Arc::new(HandoffCell::new(waker)),
                 });
                 self.slots.len() - 1
             }
         };
-        if tail == NIL {
+        if prev == NIL {
             self.head = index;
         } else {
-            self.slots[tail].next = index;
+            self.slots[prev].next = index;
         }
         self.tail = index;
         self.len += 1;
@@ -298,14 +304,16 @@ impl<C> WaiterQueue<C> {
         Ok(self.slots[index].cell.serve(handoff))
     }
 
-    /// Removes a waiter that gives up, wherever it is in the queue. Returns false if it was no
-    /// longer queued: it has been served, and its cell holds what it was given, which the
-    /// caller must take and pass on.
+    /// Removes a waiter that gives up, wherever it is in the queue, and clears its cell (so the
+    /// slab keeps no waker, and with it no task, alive until the slot is reused). Returns false
+    /// if it was no longer queued: it has been served, and its cell holds what it was given,
+    /// which the caller must take and pass on.
     pub(crate) fn cancel(&mut self, key: WaiterKey) -> bool {
         if !self.is_waiting(key) {
             return false;
         }
         self.remove(key.index);
+        self.slots[key.index].cell.give_up();
         true
     }
 }
@@ -683,6 +691,30 @@ mod tests {
         assert!(q.is_waiting(c));
         assert!(q.cancel(c));
         assert_eq!(q.len(), 0);
+    }
+
+    /// A waiter that gives up unserved leaves nothing behind: its waker (and with it its task)
+    /// is released at once, not when the slot is next reused, and the cell is reused after.
+    #[test]
+    fn cancel_releases_the_waker_and_the_cell_is_reused() {
+        struct Task;
+        impl std::task::Wake for Task {
+            fn wake(self: Arc<Self>) {}
+        }
+        let task = Arc::new(Task);
+        let mut q = WaiterQueue::<u32>::new();
+        let (key, cell) = q.push_back(Waker::from(Arc::clone(&task)));
+        assert_eq!(Arc::strong_count(&task), 2, "the queue holds the waker");
+        assert!(q.cancel(key));
+        assert_eq!(Arc::strong_count(&task), 1, "cancel dropped the waker");
+        assert!(cell.take().is_none(), "nothing was handed over");
+        let first = Arc::as_ptr(&cell);
+        drop(cell);
+        let (_, again) = q.push_back(Waker::noop().clone());
+        assert_eq!(Arc::as_ptr(&again), first);
+        assert!(again.poll(Waker::noop()).is_none());
+        assert!(q.serve_oldest(Handoff::Closed).is_ok());
+        assert!(matches!(again.poll(Waker::noop()), Some(Handoff::Closed)));
     }
 
     /// A deadline earlier than any the background task plans for pokes it; a later one does not.

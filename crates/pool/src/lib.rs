@@ -31,9 +31,10 @@
 //! or push it idle, unlock, wake. Neither reads the clock: they use the pool's coarse clock, a
 //! reading the background task refreshes every tick while the pool is in use. A caller that has
 //! to wait registers no timer either: its deadline goes into a heap that the same background task
-//! watches, failing expired waiters through their queue slots. Waiters are served strictly in arrival order by direct
-//! hand-off into their queue slot, so a later caller can never take a connection a waiter was
-//! promised. Connects run in their own tasks, so a caller giving up never cancels a connect
+//! watches, failing expired waiters through their hand-off cells. Waiters are served strictly in
+//! arrival order by direct hand-off into their cell, so a later caller can never take a
+//! connection a waiter was promised; the woken waiter collects it under the cell's own small
+//! lock, not the pool's. Connects run in their own tasks, so a caller giving up never cancels a connect
 //! that the next caller needs; a finished connect serves the oldest waiter, else goes idle.
 //! New connections are opened only for waiters not already covered by a connect in flight, or
 //! to reach `min_idle`, at most `max_connecting` at once, with exponential backoff and full

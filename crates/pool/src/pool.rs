@@ -1,9 +1,11 @@
 //! The async layer: [`Pool`], its [`Shared`] core, acquires, the waiter future, connect tasks,
 //! returns, maintenance, resize and close.
 //!
-//! Every lock is taken through [`Shared::with_state`], which checks the state invariant (in
-//! debug builds) before unlocking. Code here locks, asks `internals.rs` what to do, unlocks, then
-//! performs the decided effects (wake, spawn, close, emit events).
+//! Every lock of the pool's state is taken through [`Shared::with_state`], which checks the state
+//! invariant (in debug builds) before unlocking. Code here locks, asks `internals.rs` what to do,
+//! unlocks, then performs the decided effects (wake, spawn, close, emit events). The only other
+//! lock is a waiter's own hand-off cell, which the waiter takes alone to collect (see
+//! `internals.rs`).
 
 use std::future::Future;
 use std::pin::Pin;
@@ -21,7 +23,7 @@ use crate::clock::{Clock, Nanos, nanos};
 use crate::config::{Config, Observer, QueueMode};
 use crate::error::{BuildError, ConnectError, Error, Phase, TimeoutError};
 use crate::guard::Pooled;
-use crate::internals::{Cell, ConnectPlan, Handoff, Live, Returned, State, WaiterKey};
+use crate::internals::{ConnectPlan, Handoff, HandoffCell, Live, Returned, State, WaiterKey};
 use crate::manager::Manager;
 use crate::stats::{PoolEvent, RemoveReason, Stats, Status};
 
@@ -58,8 +60,9 @@ pub(crate) struct Shared<M: Manager> {
     /// `check_after_idle` in pool nanoseconds.
     check_after: Option<Nanos>,
     /// One lock over all bookkeeping: critical sections are a few field updates, never an
-    /// `.await`, and allocate only when a queue grows past its previous high-water mark, so a
-    /// single lock is cheaper than any split design and makes the invariant easy to check.
+    /// `.await`, and allocate only when a queue grows past its previous high-water mark, so one
+    /// lock for all the counts is cheaper than splitting them and makes the invariant easy to
+    /// check. (Only the collection of a hand-off is kept off it, in the waiter's own cell.)
     state: CachePadded<Mutex<State<M::Connection, M::Error>>>,
     pub(crate) clock: Clock,
     observer: Option<Observer>,
@@ -128,16 +131,16 @@ impl<T: Default> Default for CachePadded<T> {
 }
 
 impl WaitCounters {
-    /// This thread's stripe: threads are numbered as they first get here, so a runtime's
-    /// workers (started together) land on different stripes.
+    /// This thread's stripe: threads are numbered as they first record a wait, so the workers
+    /// of a busy runtime usually land on different stripes (a shared stripe costs speed, never
+    /// correctness).
     #[inline]
     fn mine(&self) -> &WaitStripe {
         static NEXT: AtomicUsize = AtomicUsize::new(0);
         thread_local! {
             static STRIPE: usize = NEXT.fetch_add(1, Ordering::Relaxed) % WAIT_STRIPES;
         }
-        let i = STRIPE.try_with(|s| *s).unwrap_or(0);
-        &self.stripes[i % WAIT_STRIPES]
+        &self.stripes[STRIPE.try_with(|s| *s).unwrap_or(0)]
     }
 
     #[inline]
@@ -976,7 +979,7 @@ enum Locked<C> {
     /// (else the waiter keeps a timer of its own).
     Queued {
         key: WaiterKey,
-        cell: Arc<Cell<C>>,
+        cell: Arc<HandoffCell<C>>,
         plan: ConnectPlan,
         pool_timer: bool,
     },
@@ -995,7 +998,7 @@ struct Checkout<'a, M: Manager> {
     wait: bool,
     deadline: Deadline,
     /// The queue slot and its hand-off cell, while queued.
-    waiting: Option<(WaiterKey, Arc<Cell<M::Connection>>)>,
+    waiting: Option<(WaiterKey, Arc<HandoffCell<M::Connection>>)>,
     /// The waiter's own deadline timer, only when the background task was not running.
     fallback: Option<Pin<Box<Sleep>>>,
 }
@@ -1007,7 +1010,7 @@ impl<M: Manager> Future for Checkout<'_, M> {
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = &mut *self;
         let shared = this.shared;
-        let Some((key, cell)) = &this.waiting else {
+        let Some((_, cell)) = &this.waiting else {
             let locked = shared.lock_checkout(cx.waker(), this.wait, this.deadline);
             return match locked {
                 Locked::Ready(live) => Poll::Ready(Ok(Pooled::new(Arc::clone(shared), live))),
@@ -1027,11 +1030,10 @@ impl<M: Manager> Future for Checkout<'_, M> {
                             this.fallback = Some(Box::pin(sleep));
                         }
                     }
-                    this.poll_fallback(key, cx)
+                    this.poll_fallback(cx)
                 }
             };
         };
-        let key = *key;
         if let Some(h) = cell.poll(cx.waker()) {
             this.waiting = None;
             return Poll::Ready(Err(Step::Handed(h)));
@@ -1042,7 +1044,7 @@ impl<M: Manager> Future for Checkout<'_, M> {
         if this.fallback.is_none() {
             shared.revive_background();
         }
-        this.poll_fallback(key, cx)
+        this.poll_fallback(cx)
     }
 }
 
@@ -1051,7 +1053,6 @@ impl<M: Manager> Checkout<'_, M> {
     /// hand-off that raced with the timer, if any).
     fn poll_fallback(
         &mut self,
-        key: WaiterKey,
         cx: &mut Context<'_>,
     ) -> Poll<Result<Pooled<M>, Step<M::Connection>>> {
         let Some(sleep) = self.fallback.as_mut() else {
@@ -1060,15 +1061,20 @@ impl<M: Manager> Checkout<'_, M> {
         if sleep.as_mut().poll(cx).is_pending() {
             return Poll::Pending;
         }
-        let Some((_, cell)) = self.waiting.take() else {
-            return Poll::Pending;
-        };
+        let waiting = self.waiting.take();
         let (queued, status) = self.shared.with_state(|st| {
+            // The counts as the caller saw them, itself included.
             let status = st.status();
-            (st.waiters.cancel(key), status)
+            let queued = waiting
+                .as_ref()
+                .is_some_and(|(key, _)| st.waiters.cancel(*key));
+            (queued, status)
         });
         // Not queued any more: served just now, so the cell holds what it was given.
-        let handoff = if queued { None } else { cell.take() };
+        let handoff = match waiting {
+            Some((_, cell)) if !queued => cell.take(),
+            _ => None,
+        };
         Poll::Ready(Err(Step::Handed(
             handoff.unwrap_or(Handoff::TimedOut(status)),
         )))
