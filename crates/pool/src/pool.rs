@@ -148,7 +148,11 @@ impl WaitCounters {
         let s = self.mine();
         s.gets_waited.fetch_add(1, Ordering::Relaxed);
         s.wait_nanos_total.fetch_add(nanos, Ordering::Relaxed);
-        s.wait_nanos_max.fetch_max(nanos, Ordering::Relaxed);
+        // A plain load first: a new maximum is rare, and `fetch_max` is a locked
+        // compare-and-swap loop even when nothing changes.
+        if nanos > s.wait_nanos_max.load(Ordering::Relaxed) {
+            s.wait_nanos_max.fetch_max(nanos, Ordering::Relaxed);
+        }
     }
 
     fn timed_out(&self) {

@@ -1,6 +1,7 @@
 //! A randomized, seeded, bounded stress test: gets, drops, cancellations, broken and dirty
 //! connections, failing connects and resizes, interleaved; the invariant is checked after every
-//! step (and, in the library, at every unlock).
+//! step (and, in the library, at every unlock). Then a churn on a multi-thread runtime, where
+//! hand-offs and cancellations race on different threads for real.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -122,4 +123,129 @@ async fn randomized_stress_keeps_the_invariant() {
     for seed in [1, 7, 42] {
         run(seed).await;
     }
+}
+
+/// The same kind of churn on a multi-thread runtime in real time, where a return handing a
+/// connection over and the waiter's timeout dropping its future really run on different
+/// threads at once. Bounded by iterations, not time. No connection is ever held by two callers
+/// at once, and afterwards nothing is lost: every connection is either idle or closed, and the
+/// pool still serves its full size.
+#[test]
+fn threaded_churn_never_shares_or_loses_a_connection() {
+    use std::collections::HashSet;
+    use std::sync::Mutex;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(4)
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let pool = Pool::builder(Fake::new())
+            .max_size(3)
+            .max_connecting(3)
+            .acquire_timeout(Duration::from_secs(10))
+            .build()
+            .unwrap();
+        let fake = Arc::clone(&pool.manager().inner);
+        let held = Arc::new(Mutex::new(HashSet::new()));
+        let served = Arc::new(AtomicUsize::new(0));
+        let gave_up = Arc::new(AtomicUsize::new(0));
+        // Tasks that loop until aborted, some of them while holding a connection.
+        let abortees: Vec<_> = (0..8)
+            .map(|_| {
+                let pool = pool.clone();
+                tokio::spawn(async move {
+                    loop {
+                        let conn = pool.get().await.unwrap();
+                        tokio::task::yield_now().await;
+                        drop(conn);
+                    }
+                })
+            })
+            .collect();
+        let tasks: Vec<_> = (0..24u64)
+            .map(|seed| {
+                let pool = pool.clone();
+                let held = Arc::clone(&held);
+                let served = Arc::clone(&served);
+                let gave_up = Arc::clone(&gave_up);
+                tokio::spawn(async move {
+                    let mut rng = fastrand::Rng::with_seed(seed);
+                    for _ in 0..1_000 {
+                        // Timeouts this short cut waits off in every phase, including while
+                        // a connection is being handed over; a zero timeout gives up after the
+                        // first poll whenever the caller had to queue.
+                        let wait = match rng.u8(0..10) {
+                            0 => Duration::ZERO,
+                            _ => Duration::from_micros(rng.u64(0..300)),
+                        };
+                        match tokio::time::timeout(wait, pool.get()).await {
+                            Ok(Ok(conn)) => {
+                                let id = conn.id;
+                                assert!(
+                                    held.lock().unwrap().insert(id),
+                                    "connection {id} handed to two callers"
+                                );
+                                // Hold it while other tasks run, so callers queue.
+                                for _ in 0..rng.usize(0..8) {
+                                    tokio::task::yield_now().await;
+                                }
+                                assert!(held.lock().unwrap().remove(&id));
+                                drop(conn);
+                                served.fetch_add(1, Ordering::Relaxed);
+                            }
+                            Ok(Err(e)) => panic!("get failed: {e}"),
+                            Err(_) => {
+                                gave_up.fetch_add(1, Ordering::Relaxed);
+                            }
+                        }
+                    }
+                })
+            })
+            .collect();
+        for (i, t) in abortees.iter().enumerate() {
+            tokio::time::sleep(Duration::from_millis(5 * i as u64)).await;
+            t.abort();
+        }
+        for t in tasks {
+            t.await.expect("a churn task panicked");
+        }
+        for t in abortees {
+            assert!(t.await.unwrap_err().is_cancelled());
+        }
+        let mut s = pool.status();
+        for _ in 0..5_000 {
+            s = pool.status();
+            assert_invariant(&s);
+            if s.in_use == 0 && s.connecting == 0 && fake.live() == s.size {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        assert_eq!(
+            (s.in_use, s.connecting, s.waiting),
+            (0, 0, 0),
+            "did not settle: {s:?}"
+        );
+        assert_eq!(fake.live(), s.size, "connections lost: {s:?}");
+        // Both outcomes happened many times, and many gets had to wait.
+        let (served, gave_up) = (
+            served.load(Ordering::Relaxed),
+            gave_up.load(Ordering::Relaxed),
+        );
+        assert!(
+            served > 1_000 && gave_up > 50,
+            "served {served}, gave up {gave_up}"
+        );
+        let waited = pool.stats().gets_waited;
+        assert!(waited > 1_000, "only {waited} gets waited");
+        let mut all = Vec::new();
+        for _ in 0..3 {
+            all.push(pool.get_timeout(Duration::from_secs(5)).await.unwrap());
+        }
+        assert_eq!(pool.status().in_use, 3);
+        drop(all);
+    });
 }
