@@ -276,8 +276,13 @@ impl<C> WaiterQueue<C> {
         if !self.is_waiting(key) {
             return None;
         }
-        self.remove(key.index);
-        self.slots[key.index].cell.serve(handoff)
+        self.serve_at(key.index, handoff)
+    }
+
+    /// Takes the waiter at `index` out of the FIFO and puts `handoff` in its cell.
+    fn serve_at(&mut self, index: usize, handoff: Handoff<C>) -> Option<Waker> {
+        self.remove(index);
+        self.slots[index].cell.serve(handoff)
     }
 
     /// Clones the waker of every waiter in the FIFO into `out` (to make them poll again).
@@ -300,8 +305,7 @@ impl<C> WaiterQueue<C> {
         if index == NIL {
             return Err(handoff);
         }
-        self.remove(index);
-        Ok(self.slots[index].cell.serve(handoff))
+        Ok(self.serve_at(index, handoff))
     }
 
     /// Removes a waiter that gives up, wherever it is in the queue, and clears its cell (so the

@@ -104,13 +104,20 @@ impl<T> std::ops::DerefMut for CachePadded<T> {
     }
 }
 
+impl<T: Default> Default for CachePadded<T> {
+    fn default() -> Self {
+        Self(T::default())
+    }
+}
+
 /// Stripes of [`WaitCounters`]; each thread always writes the same one.
 const WAIT_STRIPES: usize = 4;
 
 /// Counters of callers that waited, updated outside the lock by whichever thread the caller runs
 /// on. Striped by thread, each stripe on cache lines of its own: under contention every
-/// operation updates them, and one shared line bouncing between the cores cost more than
-/// everything else the caller does after its wake-up (`perf annotate`). `stats()` sums them.
+/// operation updates them, and with one shared line bouncing between the cores its first
+/// update was the costliest instruction of the woken caller's path (`perf annotate`).
+/// `stats()` sums them.
 #[derive(Default)]
 struct WaitCounters {
     stripes: [CachePadded<WaitStripe>; WAIT_STRIPES],
@@ -122,12 +129,6 @@ struct WaitStripe {
     timeouts: AtomicU64,
     wait_nanos_total: AtomicU64,
     wait_nanos_max: AtomicU64,
-}
-
-impl<T: Default> Default for CachePadded<T> {
-    fn default() -> Self {
-        Self(T::default())
-    }
 }
 
 impl WaitCounters {
