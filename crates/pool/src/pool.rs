@@ -1066,38 +1066,41 @@ impl<M: Manager> Checkout<'_, M> {
         if sleep.as_mut().poll(cx).is_pending() {
             return Poll::Pending;
         }
+        let (handoff, status) = self.leave();
+        Poll::Ready(Err(Step::Handed(
+            handoff.unwrap_or(Handoff::TimedOut(status)),
+        )))
+    }
+
+    /// Leaves the queue. Returns what the waiter had been handed but not collected, if
+    /// anything (it was served before it could leave), and the counts just before it left,
+    /// itself included.
+    fn leave(&mut self) -> (Option<Handoff<M::Connection>>, Status) {
         let waiting = self.waiting.take();
         let (queued, status) = self.shared.with_state(|st| {
-            // The counts as the caller saw them, itself included.
             let status = st.status();
             let queued = waiting
                 .as_ref()
                 .is_some_and(|(key, _)| st.waiters.cancel(*key));
             (queued, status)
         });
-        // Not queued any more: served just now, so the cell holds what it was given.
+        // Not queued any more: served, and the cell was filled under the lock just taken.
         let handoff = match waiting {
             Some((_, cell)) if !queued => cell.take(),
             _ => None,
         };
-        Poll::Ready(Err(Step::Handed(
-            handoff.unwrap_or(Handoff::TimedOut(status)),
-        )))
+        (handoff, status)
     }
 }
 
 impl<M: Manager> Drop for Checkout<'_, M> {
     fn drop(&mut self) {
-        let Some((key, cell)) = self.waiting.take() else {
-            return;
-        };
-        // The connects planned for this waiter keep running; they serve the next waiter or go
-        // idle, so nothing is cancelled here. Its deadline entry is skipped as stale.
-        if self.shared.with_state(|st| st.waiters.cancel(key)) {
+        if self.waiting.is_none() {
             return;
         }
-        // Already served (the cell was filled under the lock we just took): take it.
-        if let Some(Handoff::Conn(live)) = cell.take() {
+        // The connects planned for this waiter keep running; they serve the next waiter or go
+        // idle, so nothing is cancelled here. Its deadline entry is skipped as stale.
+        if let (Some(Handoff::Conn(live)), _) = self.leave() {
             // The connection was handed to us but never collected: pass it on unchanged.
             self.shared.put_back(live, false);
         }
