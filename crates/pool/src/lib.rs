@@ -55,6 +55,6 @@ mod stats;
 pub use config::{Builder, Config, Observer, QueueMode};
 pub use error::{BuildError, ConnectError, Error, Phase, TimeoutError};
 pub use guard::Pooled;
-pub use manager::Manager;
+pub use manager::{ErrorClass, Manager};
 pub use pool::Pool;
 pub use stats::{PoolEvent, RemoveReason, Stats, Status};

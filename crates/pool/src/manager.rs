@@ -5,6 +5,16 @@
 
 use std::future::Future;
 
+/// Whether a connect error is worth retrying; see [`Manager::error_class`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorClass {
+    /// Retrying may succeed: the server is down, starting up, full, or the network failed.
+    Transient,
+    /// Retrying cannot succeed until someone changes a setting or the server: bad
+    /// credentials, a missing database, an access rule, a protocol or security refusal.
+    Permanent,
+}
+
 /// Opens, checks, cleans and closes connections for a [`Pool`](crate::Pool).
 ///
 /// The synchronous methods ([`has_broken`](Manager::has_broken),
@@ -32,6 +42,30 @@ pub trait Manager: Send + Sync + 'static {
         &self,
         conn: &mut Self::Connection,
     ) -> impl Future<Output = Result<(), Self::Error>> + Send;
+
+    /// Says whether a failed [`connect`](Manager::connect) is worth retrying.
+    ///
+    /// [`ErrorClass::Permanent`] errors (wrong password, missing database, a refusal by the
+    /// server's access rules, a protocol or security refusal) fail the callers waiting for that
+    /// connect at once, with that error, and slow the retry loop to its longest backoff:
+    /// retrying cannot fix them and each attempt costs the server a failed login.
+    /// [`ErrorClass::Transient`] errors (refused, timed out, too many clients, starting up) keep
+    /// the normal backoff. The default says transient.
+    fn error_class(&self, error: &Self::Error) -> ErrorClass {
+        let _ = error;
+        ErrorClass::Transient
+    }
+
+    /// A cheap probe, without a round trip and without waiting, of a connection that sat idle,
+    /// run before it is handed out: true when its peer is known to be gone (the socket was
+    /// closed or reset, or bytes arrived that an idle connection never receives). A dead
+    /// connection is closed and the acquire moves on, costing the caller nothing. It cannot
+    /// see a peer that went silent (that is what [`check`](Manager::check) with its
+    /// [`check_timeout`](crate::Config::check_timeout) is for). The default says alive.
+    fn is_dead(&self, conn: &mut Self::Connection) -> bool {
+        let _ = conn;
+        false
+    }
 
     /// Says, cheaply and synchronously, whether a returned connection is broken (socket closed,
     /// protocol error). A broken connection is closed, never reused.

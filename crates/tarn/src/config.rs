@@ -105,6 +105,11 @@ pub struct Config {
     pub(crate) reset_query: Option<String>,
     pub(crate) statement_cache_capacity: usize,
     pub(crate) named_statements: bool,
+    /// Behind a transaction pooler (PgBouncer `pool_mode=transaction`): self-contained
+    /// requests, no session state.
+    pub(crate) transaction_pooler: bool,
+    /// `statement_timeout` was set by the user (builder, URL or environment), not defaulted.
+    pub(crate) statement_timeout_set: bool,
 }
 
 impl Default for Config {
@@ -130,6 +135,8 @@ impl Default for Config {
             reset_query: None,
             statement_cache_capacity: tarn_wire::DEFAULT_STATEMENT_CACHE_CAPACITY,
             named_statements: true,
+            transaction_pooler: false,
+            statement_timeout_set: false,
         }
     }
 }
@@ -157,6 +164,7 @@ impl fmt::Debug for Config {
             .field("reset_query", &self.reset_query)
             .field("statement_cache_capacity", &self.statement_cache_capacity)
             .field("named_statements", &self.named_statements)
+            .field("transaction_pooler", &self.transaction_pooler)
             .finish()
     }
 }
@@ -168,8 +176,13 @@ impl Config {
     /// Understood: host (a name, an address, or a unix socket directory: `?host=/dir`, a
     /// percent-encoded path in the host position, or `host=/dir`), port, user, password
     /// (percent-encoded in URLs), dbname, `application_name`, `options`, `connect_timeout`
-    /// (seconds, as libpq) and `sslmode` (`disable`, `allow` or `prefer`: tarn speaks no TLS
-    /// yet, so a mode that demands it is refused rather than ignored).
+    /// (seconds, as libpq), `transaction_pooler` (or its alias `pgbouncer`: `true`/`false`),
+    /// and these with the values that need nothing tarn lacks: `sslmode` (`disable`, `allow`,
+    /// `prefer`; tarn speaks no TLS yet, so a mode that demands it is refused rather than
+    /// ignored), `target_session_attrs=any`, `load_balance_hosts=disable`,
+    /// `client_encoding=UTF8`, `channel_binding` (`disable`, `prefer`), `gssencmode`
+    /// (`disable`, `prefer`), `sslnegotiation=postgres`. Every other libpq parameter is an
+    /// error that names it.
     pub fn from_url(s: &str) -> Result<Config, ConfigError> {
         let mut config = Config::default();
         config.apply_connection_string(s, "connection string")?;
@@ -177,13 +190,20 @@ impl Config {
         Ok(config)
     }
 
-    /// Reads the environment: `DATABASE_URL`, or the libpq variables `PGHOST`, `PGPORT`,
-    /// `PGUSER`, `PGPASSWORD`, `PGDATABASE`, `PGAPPNAME`; and the pool variables
-    /// `PG_POOL_MAX`, `PG_POOL_MIN`, `PG_IDLE_TIMEOUT`, `PG_CONNECTION_TIMEOUT`,
-    /// `PG_STATEMENT_TIMEOUT`, `PG_QUERY_TIMEOUT` (milliseconds) and `PG_APP_NAME`.
+    /// Reads the environment: `DATABASE_URL`, the libpq variables (`PGHOST`, `PGPORT`,
+    /// `PGUSER`, `PGPASSWORD`, `PGDATABASE`, `PGAPPNAME`, `PGOPTIONS`, `PGCONNECT_TIMEOUT`, and
+    /// `PGSSLMODE`, `PGTARGETSESSIONATTRS`, `PGLOADBALANCEHOSTS`, `PGCLIENTENCODING`,
+    /// `PGCHANNELBINDING`, `PGGSSENCMODE`, `PGSSLNEGOTIATION` with the values
+    /// [`from_url`](Config::from_url) accepts), and the pool variables `PG_POOL_MAX`,
+    /// `PG_POOL_MIN`, `PG_IDLE_TIMEOUT`, `PG_CONNECTION_TIMEOUT`, `PG_STATEMENT_TIMEOUT`,
+    /// `PG_QUERY_TIMEOUT` (milliseconds), `PG_APP_NAME` and `PG_TRANSACTION_POOLER`
+    /// (`true`/`false`).
     ///
-    /// An unset or empty variable keeps its default. A bad value is an error naming the
-    /// variable.
+    /// As in libpq, a libpq variable is the fallback for what `DATABASE_URL` does not say
+    /// (`PGSSLMODE=require` applies to a URL without `sslmode`). Every other variable libpq
+    /// reads (`PGSSLROOTCERT`, `PGSERVICE`, `PGPASSFILE`, ...) is an error naming it when set,
+    /// never ignored. An unset or empty variable keeps its default. A bad value is an error
+    /// naming the variable.
     pub fn from_env() -> Result<Config, ConfigError> {
         Self::from_lookup(|name| std::env::var(name).ok())
     }
@@ -192,26 +212,16 @@ impl Config {
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
         let get = |name: &str| lookup(name).filter(|v| !v.is_empty());
         let mut config = Config::default();
+        let mut from_url = Vec::new();
         if let Some(url) = get("DATABASE_URL") {
-            config.apply_connection_string(&url, "DATABASE_URL")?;
-        } else {
-            if let Some(host) = get("PGHOST") {
-                config.host = parse_host(&host);
+            from_url = config.apply_connection_string(&url, "DATABASE_URL")?;
+        }
+        for &(variable, keyword) in LIBPQ_VARIABLES {
+            if from_url.iter().any(|k| k == keyword) {
+                continue;
             }
-            if let Some(port) = get("PGPORT") {
-                config.port = parse_port(&port).map_err(|p| env_error("PGPORT", &port, p))?;
-            }
-            if let Some(user) = get("PGUSER") {
-                config.user = user;
-            }
-            if let Some(password) = get("PGPASSWORD") {
-                config.password = Some(password);
-            }
-            if let Some(dbname) = get("PGDATABASE") {
-                config.dbname = Some(dbname);
-            }
-            if let Some(app) = get("PGAPPNAME") {
-                config.application_name = app;
+            if let Some(value) = get(variable) {
+                config.apply_param(keyword, value, variable)?;
             }
         }
         if let Some(app) = get("PG_APP_NAME") {
@@ -265,6 +275,11 @@ impl Config {
         }
         if let Some(ms) = millis("PG_STATEMENT_TIMEOUT")? {
             config.statement_timeout = nonzero_ms(ms);
+            config.statement_timeout_set = true;
+        }
+        if let Some(v) = get("PG_TRANSACTION_POOLER") {
+            config.transaction_pooler = parse_bool(&v)
+                .ok_or_else(|| env_error("PG_TRANSACTION_POOLER", &v, "not true or false"))?;
         }
         if let Some(ms) = millis("PG_QUERY_TIMEOUT")? {
             config.query_timeout = nonzero_ms(ms);
@@ -273,20 +288,23 @@ impl Config {
         Ok(config)
     }
 
-    /// Applies a URL or key=value string; `source` names it in errors.
+    /// Applies a URL or key=value string; `source` names it in errors. Returns the libpq
+    /// keywords it set, so the environment does not override them.
     pub(crate) fn apply_connection_string(
         &mut self,
         s: &str,
         source: &str,
-    ) -> Result<(), ConfigError> {
+    ) -> Result<Vec<String>, ConfigError> {
         let s = s.trim();
         if s.starts_with("postgres://") || s.starts_with("postgresql://") {
             self.apply_url(s, source)
         } else if s.contains('=') {
+            let mut keys = Vec::new();
             for (key, value) in parse_key_values(s, source)? {
-                self.apply_param(&key, value, source)?;
+                self.apply_param(&key, value, &format!("{key} in {source}"))?;
+                keys.push(key);
             }
-            Ok(())
+            Ok(keys)
         } else {
             Err(ConfigError::new(
                 source,
@@ -295,14 +313,16 @@ impl Config {
         }
     }
 
-    fn apply_url(&mut self, s: &str, source: &str) -> Result<(), ConfigError> {
+    fn apply_url(&mut self, s: &str, source: &str) -> Result<Vec<String>, ConfigError> {
         let url = url::Url::parse(s).map_err(|e| {
             // The url crate's messages name the part ("invalid port number") and never echo
             // the input, so no password can leak through them.
             ConfigError::new(source, format!("not a valid URL: {e}"))
         })?;
+        let mut keys = Vec::new();
         if let Some(host) = url.host_str().filter(|h| !h.is_empty()) {
             self.host = parse_host(&percent_decode(host));
+            keys.push("host".to_owned());
         }
         if let Some(port) = url.port() {
             if port == 0 {
@@ -312,58 +332,108 @@ impl Config {
                 ));
             }
             self.port = port;
+            keys.push("port".to_owned());
         }
         if !url.username().is_empty() {
             self.user = percent_decode(url.username());
+            keys.push("user".to_owned());
         }
         if let Some(password) = url.password() {
             self.password = Some(percent_decode(password));
+            keys.push("password".to_owned());
         }
         let db = url.path().trim_start_matches('/');
         if !db.is_empty() {
             self.dbname = Some(percent_decode(db));
+            keys.push("dbname".to_owned());
         }
         for (key, value) in url.query_pairs() {
-            self.apply_param(&key, value.into_owned(), source)?;
+            self.apply_param(&key, value.into_owned(), &format!("{key} in {source}"))?;
+            keys.push(key.into_owned());
         }
-        Ok(())
+        Ok(keys)
     }
 
-    fn apply_param(&mut self, key: &str, value: String, source: &str) -> Result<(), ConfigError> {
-        let at = || format!("{key} in {source}");
+    /// Applies one libpq keyword; `at` names where it came from (`sslmode in DATABASE_URL`,
+    /// `PGSSLMODE`) in errors.
+    pub(crate) fn apply_param(
+        &mut self,
+        key: &str,
+        value: String,
+        at: &str,
+    ) -> Result<(), ConfigError> {
+        let err = |problem: String| ConfigError::new(at, problem);
+        // Values that ask for nothing tarn lacks are accepted; any other value is refused
+        // with what tarn can do instead, never silently dropped.
+        let only = |allowed: &[&str], why: &str| -> Result<(), ConfigError> {
+            if allowed.iter().any(|a| a.eq_ignore_ascii_case(value.trim())) {
+                Ok(())
+            } else {
+                Err(err(format!("{value:?} is not supported: {why}")))
+            }
+        };
         match key {
             "host" => self.host = parse_host(&value),
-            "port" => {
-                self.port = parse_port(&value)
-                    .map_err(|p| ConfigError::new(at(), format!("{value:?}: {p}")))?
-            }
+            "port" => self.port = parse_port(&value).map_err(|p| err(format!("{value:?}: {p}")))?,
             "user" => self.user = value,
             "password" => self.password = Some(value),
             "dbname" => self.dbname = Some(value),
             "application_name" => self.application_name = value,
             "options" => self.options = Some(value),
             "connect_timeout" => {
-                let secs: u64 = value.trim().parse().map_err(|_| {
-                    ConfigError::new(at(), format!("{value:?} is not a whole number of seconds"))
-                })?;
+                let secs: u64 = value
+                    .trim()
+                    .parse()
+                    .map_err(|_| err(format!("{value:?} is not a whole number of seconds")))?;
                 self.connect_timeout = (secs > 0).then(|| Duration::from_secs(secs));
             }
+            "transaction_pooler" | "pgbouncer" => {
+                self.transaction_pooler = parse_bool(&value)
+                    .ok_or_else(|| err(format!("{value:?} is not true or false")))?;
+            }
             "sslmode" => match value.as_str() {
+                // libpq's `prefer` and `allow` connect in plain text when TLS is not used.
                 "disable" | "allow" | "prefer" => {}
+                "require" | "verify-ca" | "verify-full" => {
+                    return Err(err(format!(
+                        "{value:?} needs TLS, which tarn does not support yet; use disable"
+                    )));
+                }
                 other => {
-                    return Err(ConfigError::new(
-                        at(),
-                        format!(
-                            "{other:?} needs TLS, which tarn does not support yet; use disable"
-                        ),
-                    ));
+                    return Err(err(format!(
+                        "{other:?} is not an sslmode (disable, allow, prefer, require, \
+                         verify-ca, verify-full)"
+                    )));
                 }
             },
+            "target_session_attrs" => only(
+                &["any"],
+                "tarn connects to one host and does not check session attributes yet",
+            )?,
+            "load_balance_hosts" => only(&["disable"], "tarn connects to one host")?,
+            "client_encoding" => only(
+                &["UTF8", "UTF-8"],
+                "tarn always uses UTF8, which decodes every server encoding's text",
+            )?,
+            "channel_binding" => only(
+                &["disable", "prefer"],
+                "channel binding needs TLS, which tarn does not support yet",
+            )?,
+            "gssencmode" => only(
+                &["disable", "prefer"],
+                "tarn does not support GSSAPI encryption",
+            )?,
+            "sslnegotiation" => only(
+                &["postgres"],
+                "direct TLS needs TLS, which tarn does not support yet",
+            )?,
+            other if LIBPQ_UNSUPPORTED.contains(&other) => {
+                return Err(err(format!(
+                    "the libpq parameter {other:?} is not supported by tarn yet; remove it"
+                )));
+            }
             other => {
-                return Err(ConfigError::new(
-                    source,
-                    format!("unknown parameter {other:?}"),
-                ));
+                return Err(err(format!("unknown parameter {other:?}")));
             }
         }
         Ok(())
@@ -410,6 +480,31 @@ impl Config {
         }
         if self.user.is_empty() {
             return Err(ConfigError::new("user", "must not be empty"));
+        }
+        if self.transaction_pooler {
+            // A transaction pooler gives each transaction whichever server connection is free:
+            // session state would reach other clients, or be lost.
+            if self.statement_timeout_set && self.statement_timeout.is_some() {
+                return Err(ConfigError::new(
+                    "statement_timeout",
+                    "needs session state, which a transaction pooler does not keep; set it on \
+                     the role (ALTER ROLE ... SET statement_timeout) or use query_timeout",
+                ));
+            }
+            if self.options.is_some() {
+                return Err(ConfigError::new(
+                    "options",
+                    "startup options are session state, which a transaction pooler refuses \
+                     (PgBouncer: unsupported startup parameter); set them on the role instead",
+                ));
+            }
+            if self.reset_query.is_some() {
+                return Err(ConfigError::new(
+                    "reset_query",
+                    "a transaction pooler resets server connections itself and may run the \
+                     reset on another client's connection; remove it",
+                ));
+            }
         }
         if let Host::Tcp(h) = &self.host
             && h.is_empty()
@@ -495,21 +590,29 @@ impl Config {
     pub fn statement_cache_capacity(&self) -> usize {
         self.statement_cache_capacity
     }
-    /// Whether prepared statements are named (cached); off for PgBouncer transaction mode.
+    /// Whether prepared statements are named (cached on the server); off in
+    /// transaction-pooler mode.
     pub fn named_statements(&self) -> bool {
-        self.named_statements
+        self.named_statements && !self.transaction_pooler
+    }
+    /// Whether tarn runs in transaction-pooler mode (behind PgBouncer `pool_mode=transaction`):
+    /// every request carries its own Parse, no startup options, no session state.
+    pub fn transaction_pooler(&self) -> bool {
+        self.transaction_pooler
     }
 
-    /// The startup `options`: the user's, plus `statement_timeout` so it costs no round trip.
-    pub(crate) fn startup_options(&self) -> Option<String> {
-        let timeout = self
-            .statement_timeout
-            .map(|t| format!("-c statement_timeout={}", t.as_millis()));
-        match (self.options.as_deref(), timeout) {
-            (Some(o), Some(t)) => Some(format!("{o} {t}")),
-            (Some(o), None) => Some(o.to_owned()),
-            (None, t) => t,
+    /// The statement that applies `statement_timeout` right after connecting, if one is set.
+    ///
+    /// Sent as a `SET` (one round trip on each new connection) rather than in the startup
+    /// `options`, because PgBouncer refuses connections whose startup packet carries `options`;
+    /// in transaction-pooler mode it is never sent (a session setting would leak to other
+    /// clients), and `validate` refuses an explicit one.
+    pub(crate) fn session_setup(&self) -> Option<String> {
+        if self.transaction_pooler {
+            return None;
         }
+        self.statement_timeout
+            .map(|t| format!("SET statement_timeout = {}", t.as_millis()))
     }
 
     /// The wire client's settings for one connection.
@@ -524,17 +627,110 @@ impl Config {
             .application_name(&self.application_name)
             .connect_timeout(self.connect_timeout())
             .statement_cache_capacity(self.statement_cache_capacity)
-            .named_statements(self.named_statements);
+            .named_statements(self.named_statements());
         if let Some(password) = &self.password {
             wire.password(password);
         }
         if let Some(db) = &self.dbname {
             wire.dbname(db);
         }
-        if let Some(options) = self.startup_options() {
-            wire.options(&options);
+        if let Some(options) = &self.options {
+            wire.options(options);
         }
         wire
+    }
+}
+
+/// Every environment variable libpq reads, with the connection keyword it stands for.
+/// `from_lookup` applies each one through the same code as the keyword, so a variable is
+/// either honoured or refused by name, never ignored.
+const LIBPQ_VARIABLES: &[(&str, &str)] = &[
+    ("PGHOST", "host"),
+    ("PGHOSTADDR", "hostaddr"),
+    ("PGPORT", "port"),
+    ("PGDATABASE", "dbname"),
+    ("PGUSER", "user"),
+    ("PGPASSWORD", "password"),
+    ("PGPASSFILE", "passfile"),
+    ("PGSERVICE", "service"),
+    ("PGSERVICEFILE", "servicefile"),
+    ("PGSYSCONFDIR", "sysconfdir"),
+    ("PGOPTIONS", "options"),
+    ("PGAPPNAME", "application_name"),
+    ("PGSSLMODE", "sslmode"),
+    ("PGREQUIRESSL", "requiressl"),
+    ("PGSSLCOMPRESSION", "sslcompression"),
+    ("PGSSLCERT", "sslcert"),
+    ("PGSSLKEY", "sslkey"),
+    ("PGSSLCERTMODE", "sslcertmode"),
+    ("PGSSLROOTCERT", "sslrootcert"),
+    ("PGSSLCRL", "sslcrl"),
+    ("PGSSLCRLDIR", "sslcrldir"),
+    ("PGSSLSNI", "sslsni"),
+    ("PGSSLNEGOTIATION", "sslnegotiation"),
+    ("PGREQUIREPEER", "requirepeer"),
+    ("PGREQUIREAUTH", "require_auth"),
+    ("PGCHANNELBINDING", "channel_binding"),
+    ("PGSSLMINPROTOCOLVERSION", "ssl_min_protocol_version"),
+    ("PGSSLMAXPROTOCOLVERSION", "ssl_max_protocol_version"),
+    ("PGGSSENCMODE", "gssencmode"),
+    ("PGKRBSRVNAME", "krbsrvname"),
+    ("PGGSSLIB", "gsslib"),
+    ("PGGSSDELEGATION", "gssdelegation"),
+    ("PGCONNECT_TIMEOUT", "connect_timeout"),
+    ("PGCLIENTENCODING", "client_encoding"),
+    ("PGTARGETSESSIONATTRS", "target_session_attrs"),
+    ("PGLOADBALANCEHOSTS", "load_balance_hosts"),
+    ("PGDATESTYLE", "datestyle"),
+    ("PGTZ", "timezone"),
+    ("PGGEQO", "geqo"),
+    ("PGLOCALEDIR", "localedir"),
+];
+
+/// libpq keywords (and the pseudo-keywords of variables above that have none) that tarn
+/// does not support yet: refused by name.
+const LIBPQ_UNSUPPORTED: &[&str] = &[
+    "hostaddr",
+    "passfile",
+    "service",
+    "servicefile",
+    "sysconfdir",
+    "requiressl",
+    "sslcompression",
+    "sslcert",
+    "sslkey",
+    "sslcertmode",
+    "sslpassword",
+    "sslrootcert",
+    "sslcrl",
+    "sslcrldir",
+    "sslsni",
+    "requirepeer",
+    "require_auth",
+    "ssl_min_protocol_version",
+    "ssl_max_protocol_version",
+    "krbsrvname",
+    "gsslib",
+    "gssdelegation",
+    "keepalives",
+    "keepalives_idle",
+    "keepalives_interval",
+    "keepalives_count",
+    "tcp_user_timeout",
+    "replication",
+    "fallback_application_name",
+    "datestyle",
+    "timezone",
+    "geqo",
+    "localedir",
+];
+
+/// `true`/`false` as libpq-style settings write them (`1`/`0`, `yes`/`no`, `on`/`off` too).
+fn parse_bool(s: &str) -> Option<bool> {
+    match s.trim().to_ascii_lowercase().as_str() {
+        "true" | "1" | "yes" | "on" => Some(true),
+        "false" | "0" | "no" | "off" => Some(false),
+        _ => None,
     }
 }
 
@@ -776,9 +972,10 @@ mod tests {
         assert_eq!(c.application_name(), "api");
         assert_eq!(c.options(), Some("-c search_path=app"));
         assert_eq!(c.connect_timeout(), Duration::from_secs(3));
+        assert_eq!(c.options(), Some("-c search_path=app"));
         assert_eq!(
-            c.startup_options().as_deref(),
-            Some("-c search_path=app -c statement_timeout=30000")
+            c.session_setup().as_deref(),
+            Some("SET statement_timeout = 30000")
         );
     }
 
@@ -821,5 +1018,150 @@ mod tests {
         assert!(!err.to_string().contains("hunter2"), "{err}");
         let err = Config::from_url("postgres://app:hunter2@h/d?bogus=1").unwrap_err();
         assert!(!err.to_string().contains("hunter2"), "{err}");
+    }
+
+    #[test]
+    fn no_libpq_variable_is_silently_ignored() {
+        // Each variable libpq reads, set to a plausible value: tarn either honours it (the
+        // setting changes) or refuses it with an error naming the variable.
+        let honoured: &[(&str, &str)] = &[
+            ("PGHOST", "db.internal"),
+            ("PGPORT", "6543"),
+            ("PGDATABASE", "app"),
+            ("PGUSER", "app"),
+            ("PGPASSWORD", "pw"),
+            ("PGOPTIONS", "-c search_path=app"),
+            ("PGAPPNAME", "worker"),
+            ("PGCONNECT_TIMEOUT", "7"),
+        ];
+        let base = env(&[]).unwrap();
+        for (var, value) in honoured {
+            let c = env(&[(var, value)]).unwrap_or_else(|e| panic!("{var}: {e}"));
+            assert_ne!(
+                format!("{c:?}"),
+                format!("{base:?}"),
+                "{var} changed nothing"
+            );
+        }
+        // Accepted only with the values that need nothing tarn lacks.
+        let accepted: &[(&str, &str, &str)] = &[
+            ("PGSSLMODE", "prefer", "require"),
+            ("PGTARGETSESSIONATTRS", "any", "read-write"),
+            ("PGLOADBALANCEHOSTS", "disable", "random"),
+            ("PGCLIENTENCODING", "UTF8", "LATIN1"),
+            ("PGCHANNELBINDING", "prefer", "require"),
+            ("PGGSSENCMODE", "disable", "require"),
+            ("PGSSLNEGOTIATION", "postgres", "direct"),
+        ];
+        for (var, ok, refused) in accepted {
+            env(&[(var, ok)]).unwrap_or_else(|e| panic!("{var}={ok}: {e}"));
+            let err = env(&[(var, refused)]).expect_err(&format!("{var}={refused}"));
+            assert_eq!(err.setting(), *var, "{err}");
+            assert!(err.to_string().contains(refused), "{err}");
+        }
+        // Every other variable libpq reads is refused by name whatever its value.
+        let decided: Vec<&str> = honoured
+            .iter()
+            .map(|(v, _)| *v)
+            .chain(accepted.iter().map(|(v, _, _)| *v))
+            .collect();
+        let mut refused = 0;
+        for (var, _) in LIBPQ_VARIABLES {
+            if decided.contains(var) {
+                continue;
+            }
+            let err = env(&[(var, "1")]).expect_err(&format!("{var} must not be ignored"));
+            assert_eq!(err.setting(), *var, "{err}");
+            refused += 1;
+        }
+        assert!(refused >= 25, "only {refused} refused variables");
+    }
+
+    #[test]
+    fn sslmode_from_the_environment_is_refused_until_tls_exists() {
+        for mode in ["require", "verify-ca", "verify-full"] {
+            let err = env(&[("PGSSLMODE", mode)]).unwrap_err();
+            assert_eq!(err.setting(), "PGSSLMODE");
+            assert!(err.to_string().contains("needs TLS"), "{err}");
+            // A URL without sslmode still gets libpq's fallback from the environment...
+            let err =
+                env(&[("DATABASE_URL", "postgres://u@h/d"), ("PGSSLMODE", mode)]).unwrap_err();
+            assert_eq!(err.setting(), "PGSSLMODE");
+            // ...and one with it wins, as in libpq.
+            env(&[
+                ("DATABASE_URL", "postgres://u@h/d?sslmode=disable"),
+                ("PGSSLMODE", mode),
+            ])
+            .unwrap();
+        }
+        let err = Config::from_url("postgres://h/d?sslmode=bogus").unwrap_err();
+        assert!(
+            err.to_string().contains("\"bogus\" is not an sslmode"),
+            "{err}"
+        );
+        let err = Config::from_url("postgres://h/d?sslrootcert=/ca.pem").unwrap_err();
+        assert_eq!(err.setting(), "sslrootcert in connection string");
+        assert!(err.to_string().contains("not supported"), "{err}");
+    }
+
+    #[test]
+    fn libpq_variables_fill_what_the_url_leaves_out() {
+        let c = env(&[
+            ("DATABASE_URL", "postgres:///appdb"),
+            ("PGHOST", "db.internal"),
+            ("PGUSER", "app"),
+            ("PGDATABASE", "other"),
+        ])
+        .unwrap();
+        assert_eq!(c.host(), &Host::Tcp("db.internal".into()));
+        assert_eq!(c.user(), "app");
+        assert_eq!(c.dbname(), Some("appdb"), "the URL's database wins");
+    }
+
+    #[test]
+    fn transaction_pooler_mode() {
+        for url in [
+            "postgres://u@h/d?pgbouncer=true",
+            "postgres://u@h/d?transaction_pooler=true",
+            "host=h user=u transaction_pooler=on",
+        ] {
+            let c = Config::from_url(url).unwrap();
+            assert!(c.transaction_pooler(), "{url}");
+            assert!(!c.named_statements(), "{url}");
+            assert_eq!(c.session_setup(), None, "{url}: no session settings");
+            assert!(!c.wire_config().get_named_statements());
+            assert_eq!(c.wire_config().get_options(), None);
+        }
+        let c = env(&[("PG_TRANSACTION_POOLER", "true")]).unwrap();
+        assert!(c.transaction_pooler());
+        let err = env(&[("PG_TRANSACTION_POOLER", "maybe")]).unwrap_err();
+        assert_eq!(err.setting(), "PG_TRANSACTION_POOLER");
+        // Settings that need session state are refused, naming the setting.
+        let err = env(&[
+            ("PG_TRANSACTION_POOLER", "true"),
+            ("PG_STATEMENT_TIMEOUT", "5000"),
+        ])
+        .unwrap_err();
+        assert_eq!(err.setting(), "statement_timeout");
+        env(&[
+            ("PG_TRANSACTION_POOLER", "true"),
+            ("PG_STATEMENT_TIMEOUT", "0"),
+        ])
+        .unwrap();
+        let err =
+            Config::from_url("postgres://u@h/d?pgbouncer=true&options=-c%20x%3D1").unwrap_err();
+        assert_eq!(err.setting(), "options");
+        // Direct mode keeps named statements and sets statement_timeout on each connection.
+        let c = Config::from_url("postgres://u@h/d").unwrap();
+        assert!(c.named_statements());
+        assert_eq!(
+            c.session_setup().as_deref(),
+            Some("SET statement_timeout = 30000")
+        );
+        assert_eq!(
+            c.wire_config().get_options(),
+            None,
+            "no startup options by default"
+        );
     }
 }

@@ -16,6 +16,7 @@ use tarn_wire::{Params, Row, SimpleQueryMessage, Statement, ToStatement, Transac
 use tracing::Instrument;
 
 use crate::error::Error;
+use crate::manager::finish_abandoned;
 
 /// How long, after `query_timeout` runs out, tarn waits for the server to confirm the cancel
 /// and for the connection to drain. The caller gets its error within `query_timeout` plus this.
@@ -171,6 +172,27 @@ impl Connection {
             return Err(Error::Poisoned);
         }
         self.used = true;
+        if self.wire.needs_drain() {
+            // An earlier call on this connection was abandoned (its future dropped, say by
+            // `tokio::time::timeout`) while the caller kept the connection: cancel it on the
+            // server if it is still running, as the pool does for a dropped guard, rather than
+            // make this call wait for it. Bounded by query_timeout when one is set.
+            let recovered = match self.query_timeout {
+                Some(limit) => tokio::time::timeout(limit, finish_abandoned(&mut self.wire)).await,
+                None => Ok(finish_abandoned(&mut self.wire).await),
+            };
+            match recovered {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => {
+                    self.poisoned = true;
+                    return Err(e.into());
+                }
+                Err(_) => {
+                    self.poisoned = true;
+                    return Err(Error::Poisoned);
+                }
+            }
+        }
         if let Some(depth) = self.pending_rollback {
             let sql = if depth <= 1 {
                 "ROLLBACK".to_owned()

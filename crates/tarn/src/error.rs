@@ -43,17 +43,28 @@ pub enum Error {
 impl Error {
     /// The SQLSTATE of a server error (e.g. `23505` for a unique violation, `57014` for a
     /// statement cancelled by `statement_timeout`).
+    ///
+    /// For an [`Error::Acquire`], this sees through to the pool's last connect error, so a
+    /// wrong password gives `28P01` and a missing database `3D000`.
     pub fn code(&self) -> Option<&SqlState> {
+        self.as_db_error().map(DbError::code)
+    }
+
+    /// The server's error with all its fields, if this is one (for an [`Error::Acquire`], the
+    /// last connect error's).
+    pub fn as_db_error(&self) -> Option<&DbError> {
         match self {
-            Error::Query(e) => e.code(),
+            Error::Query(e) => e.as_db_error(),
+            Error::Acquire(e) => last_connect_error(e).and_then(tarn_wire::Error::as_db_error),
             _ => None,
         }
     }
 
-    /// The server's error with all its fields, if this is one.
-    pub fn as_db_error(&self) -> Option<&DbError> {
+    /// For an [`Error::Acquire`]: the wire error of the pool's last failed connect, if it
+    /// failed with one (not a timeout). It names the host (`Error::host`).
+    pub fn connect_error(&self) -> Option<&tarn_wire::Error> {
         match self {
-            Error::Query(e) => e.as_db_error(),
+            Error::Acquire(e) => last_connect_error(e),
             _ => None,
         }
     }
@@ -132,5 +143,12 @@ impl From<tarn_wire::Error> for Error {
 impl From<tarn_pool::Error<tarn_wire::Error>> for Error {
     fn from(e: tarn_pool::Error<tarn_wire::Error>) -> Self {
         Error::Acquire(e)
+    }
+}
+
+fn last_connect_error(e: &tarn_pool::Error<tarn_wire::Error>) -> Option<&tarn_wire::Error> {
+    match e.last_connect_error()? {
+        tarn_pool::ConnectError::Failed(e) => Some(e),
+        _ => None,
     }
 }

@@ -12,6 +12,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use tarn_pool::ErrorClass;
 use tarn_wire::TransactionStatus;
 
 use crate::config::Config;
@@ -20,17 +21,72 @@ use crate::connection::Connection;
 /// How long a reset waits for an abandoned reply before it cancels the query on the server.
 const DRAIN_BEFORE_CANCEL: Duration = Duration::from_millis(50);
 
+/// Brings a connection whose last request was abandoned back in sync. Usually the abandoned
+/// reply is already on its way (unread rows): drain it. If it is not done within
+/// [`DRAIN_BEFORE_CANCEL`], the statement is still running on the server: cancel it rather
+/// than wait it out, then drain its 57014 error.
+///
+/// The cancel cannot reach a later statement: `cancel_query` returns only once the server
+/// has closed the cancel socket, which it does after signalling the backend, and the next
+/// statement is written only after the drain has read the abandoned one's `ReadyForQuery`. A
+/// signal that arrives while the backend waits for input is ignored by the server.
+pub(crate) async fn finish_abandoned(
+    wire: &mut tarn_wire::Connection,
+) -> Result<(), tarn_wire::Error> {
+    if !wire.needs_drain() {
+        return Ok(());
+    }
+    // Cancellation safety: the drain keeps its progress in the connection.
+    if tokio::time::timeout(DRAIN_BEFORE_CANCEL, wire.drain())
+        .await
+        .is_err()
+    {
+        wire.cancel_token().cancel_query().await?;
+    }
+    wire.drain().await
+}
+
+/// Whether a connect error can go away by retrying. Permanent: the server's answers that only
+/// a change of settings, roles or databases can fix (class 28 invalid authorization, 3D000
+/// no such database, 42501 no CONNECT privilege, 08P01 protocol violation such as a refused
+/// startup parameter, 0A000 unsupported), and the client's own refusals (auth policy, SCRAM
+/// iteration cap, a protocol violation by the server, an unusable configuration). Transient:
+/// everything else, notably refused or reset sockets, timeouts, 53300 too many clients, 57P03
+/// the server is starting up or shutting down.
+pub(crate) fn connect_error_class(error: &tarn_wire::Error) -> ErrorClass {
+    if let Some(code) = error.code() {
+        let code = code.as_str();
+        return if code.starts_with("28") || matches!(code, "3D000" | "42501" | "08P01" | "0A000") {
+            ErrorClass::Permanent
+        } else {
+            ErrorClass::Transient
+        };
+    }
+    if error.is_auth() || error.is_protocol() || error.is_config() {
+        ErrorClass::Permanent
+    } else {
+        ErrorClass::Transient
+    }
+}
+
 /// The PostgreSQL [`Manager`](tarn_pool::Manager) behind [`Pool`](crate::Pool).
 #[derive(Debug)]
 pub struct PgManager {
     config: Arc<Config>,
     wire: tarn_wire::Config,
+    /// Session settings applied to each new connection (`statement_timeout`).
+    setup: Option<String>,
 }
 
 impl PgManager {
     pub(crate) fn new(config: Arc<Config>) -> Self {
         let wire = config.wire_config();
-        PgManager { config, wire }
+        let setup = config.session_setup();
+        PgManager {
+            config,
+            wire,
+            setup,
+        }
     }
 
     /// The settings the pool was built with.
@@ -44,7 +100,11 @@ impl tarn_pool::Manager for PgManager {
     type Error = tarn_wire::Error;
 
     async fn connect(&self) -> Result<Connection, tarn_wire::Error> {
-        let wire = tarn_wire::Connection::connect(&self.wire).await?;
+        let mut wire = tarn_wire::Connection::connect(&self.wire).await?;
+        if let Some(sql) = &self.setup {
+            // Cancellation safety: the connection is dropped with this future.
+            wire.simple_query(sql).await?;
+        }
         Ok(Connection::new(wire, self.config.query_timeout))
     }
 
@@ -64,20 +124,18 @@ impl tarn_pool::Manager for PgManager {
             || (conn.used && self.config.reset_query.is_some())
     }
 
+    fn error_class(&self, error: &tarn_wire::Error) -> ErrorClass {
+        connect_error_class(error)
+    }
+
+    fn is_dead(&self, conn: &mut Connection) -> bool {
+        conn.poisoned || conn.wire.peer_closed()
+    }
+
     async fn reset(&self, conn: &mut Connection) -> Result<(), tarn_wire::Error> {
-        if conn.wire.needs_drain() {
-            // Usually the abandoned reply is already on its way (unread rows): drain it. If it
-            // is not done soon, the query is still running on the server: cancel it rather
-            // than wait it out. The whole reset is bounded by the pool's reset_timeout.
-            // Cancellation safety: the drain keeps its progress in the connection.
-            if tokio::time::timeout(DRAIN_BEFORE_CANCEL, conn.wire.drain())
-                .await
-                .is_err()
-            {
-                conn.wire.cancel_token().cancel_query().await?;
-            }
-            conn.wire.drain().await?;
-        }
+        // The whole reset is bounded by the pool's reset_timeout.
+        // Cancellation safety: the drain keeps its progress in the connection.
+        finish_abandoned(&mut conn.wire).await?;
         if conn.wire.transaction_status() != TransactionStatus::Idle {
             conn.wire.simple_query("ROLLBACK").await?;
         }

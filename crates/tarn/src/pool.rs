@@ -87,7 +87,7 @@ impl Builder {
     /// Takes the connection settings from a `postgres://` URL or a libpq key=value string. A
     /// bad string is reported by [`build`](Builder::build).
     pub fn url(mut self, url: &str) -> Self {
-        if let Err(e) = self.config.apply_connection_string(url, "url") {
+        if let Err(e) = self.config.apply_connection_string(url, "url").map(drop) {
             self.error.get_or_insert(e);
         }
         self
@@ -149,9 +149,14 @@ impl Builder {
         connect_timeout: Duration => |c, v| c.connect_timeout = Some(v)
     );
     setter!(
-        /// Server-side `statement_timeout`, sent at startup (no extra round trip); `None`
-        /// leaves the server's setting. Default 30 s.
-        statement_timeout: impl Into<Option<Duration>> => |c, v| c.statement_timeout = v.into()
+        /// Server-side `statement_timeout`, set on each new connection (`SET`, one round trip
+        /// per connect); `None` leaves the server's setting. Default 30 s, except in
+        /// [`transaction_pooler`](Builder::transaction_pooler) mode, where a session setting
+        /// cannot be kept and setting this is an error.
+        statement_timeout: impl Into<Option<Duration>> => |c, v| {
+            c.statement_timeout = v.into();
+            c.statement_timeout_set = true;
+        }
     );
     setter!(
         /// Client-side bound on each query: on expiry tarn sends a CancelRequest and returns
@@ -182,9 +187,20 @@ impl Builder {
         statement_cache_capacity: usize => |c, v| c.statement_cache_capacity = v
     );
     setter!(
-        /// Named, cached prepared statements (default); turn off behind PgBouncer in
-        /// transaction mode.
+        /// Named, cached prepared statements (default). Off, every request that runs a
+        /// statement carries its own Parse; [`transaction_pooler`](Builder::transaction_pooler)
+        /// turns them off whatever this says.
         named_statements: bool => |c, v| c.named_statements = v
+    );
+    setter!(
+        /// Transaction-pooler mode, for PgBouncer (or another pooler) in
+        /// `pool_mode=transaction`, where consecutive requests may run on different server
+        /// connections: every request that runs a statement is self-contained (its own Parse,
+        /// Bind, Execute and Sync in one write; only descriptions are cached, client side), no
+        /// startup `options`, no `statement_timeout` session setting (an explicit one is an
+        /// error), no `reset_query`. URL: `transaction_pooler=true` or `pgbouncer=true`;
+        /// environment: `PG_TRANSACTION_POOLER=true`. Default off. See docs/config.md.
+        transaction_pooler: bool => |c, v| c.transaction_pooler = v
     );
 
     /// Receives every pool event (connect, acquire, release, remove, error). Runs on the

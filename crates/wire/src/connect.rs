@@ -50,7 +50,10 @@ impl Connection {
         match config.connect_timeout {
             Some(timeout) => tokio::time::timeout(timeout, connect_any(config))
                 .await
-                .map_err(|_| Error::timeout(format!("connect timed out after {timeout:?}")))?,
+                .map_err(|_| {
+                    Error::timeout(format!("connect timed out after {timeout:?}"))
+                        .at_host(hosts_label(config))
+                })?,
             None => connect_any(config).await,
         }
     }
@@ -81,10 +84,31 @@ fn check_config(config: &Config) -> Result<(), Error> {
     Ok(())
 }
 
+/// `host:port` (or the socket path) of one host, as errors name it.
+fn host_label(config: &Config, host: &Host) -> String {
+    match host {
+        Host::Tcp(name) if name.contains(':') => format!("[{name}]:{}", config.port),
+        Host::Tcp(name) => format!("{name}:{}", config.port),
+        Host::Unix(dir) => dir
+            .join(format!(".s.PGSQL.{}", config.port))
+            .display()
+            .to_string(),
+    }
+}
+
+/// Every configured host, comma-separated, for an error that is about all of them.
+fn hosts_label(config: &Config) -> String {
+    let labels: Vec<String> = config.hosts.iter().map(|h| host_label(config, h)).collect();
+    labels.join(", ")
+}
+
 async fn connect_any(config: &Config) -> Result<Connection, Error> {
     let mut last_error = None;
     for host in &config.hosts {
-        match connect_host(config, host).await {
+        let result = connect_host(config, host)
+            .await
+            .map_err(|e| e.at_host(host_label(config, host)));
+        match result {
             Ok(connection) => return Ok(connection),
             // A server that answered (wrong password, no such database) would answer the same
             // on every address; only socket-level failures move on to the next host.
@@ -184,7 +208,24 @@ async fn startup(conn: &mut Connection, config: &Config) -> Result<(), Error> {
     conn.pending_ready = 1;
     conn.flush().await?;
 
-    authenticate(conn, config).await?;
+    authenticate(conn, config).await.map_err(|e| {
+        // PgBouncer (and other poolers) refuse startup parameters they do not track, such as
+        // `options`, with 08P01 before authenticating: say what to change.
+        match e.as_db_error() {
+            Some(db)
+                if db.code().as_str() == "08P01"
+                    && db.message().contains("unsupported startup parameter") =>
+            {
+                e.with_message(
+                    "a connection pooler in front of the server refused a startup parameter: \
+                     send no `options` (in tarn: transaction_pooler / pgbouncer=true, or no \
+                     startup statement_timeout), or add the parameter to PgBouncer's \
+                     ignore_startup_parameters",
+                )
+            }
+            _ => e,
+        }
+    })?;
 
     loop {
         match conn.recv().await? {

@@ -222,6 +222,57 @@ impl Connection {
         result
     }
 
+    /// Checks, without waiting and without a round trip, whether the server has gone from an
+    /// idle connection: the socket was closed or reset, or a message arrived that only comes
+    /// before a server ends the session (an `ErrorResponse`, such as the `FATAL` 57P01 of an
+    /// administrator shutdown). Notices and parameter changes that arrive while idle are
+    /// handled as usual and do not count. True means broken (and [`is_broken`] agrees from
+    /// then on).
+    ///
+    /// A peer that went silent (a half-open connection) cannot be seen this way; only a
+    /// round trip with a deadline finds that. A connection with a request in flight is not
+    /// idle, and this says false for it.
+    ///
+    /// [`is_broken`]: Connection::is_broken
+    pub fn peer_closed(&mut self) -> bool {
+        if self.broken {
+            return true;
+        }
+        if self.needs_drain() {
+            return false;
+        }
+        match self.framed.try_fill() {
+            Ok(false) => {}
+            Ok(true) | Err(_) => {
+                self.broken = true;
+                return true;
+            }
+        }
+        loop {
+            match self.framed.try_parse() {
+                Ok(None) => return false,
+                Ok(Some(message)) => match self.handle_async(message) {
+                    Ok(None) => {}
+                    Ok(Some(Message::ErrorResponse(body))) => {
+                        let error = self.db_error(&body);
+                        tracing::debug!("an idle connection received an error: {error}");
+                        self.broken = true;
+                        return true;
+                    }
+                    Ok(Some(_)) => {
+                        self.broken = true;
+                        return true;
+                    }
+                    Err(_) => return true,
+                },
+                Err(_) => {
+                    self.broken = true;
+                    return true;
+                }
+            }
+        }
+    }
+
     /// Reads the next message, handling the ones that can arrive at any time (notices,
     /// parameter changes, notifications) and keeping the `ReadyForQuery` count and
     /// transaction status. Any failure marks the connection broken.
@@ -234,39 +285,48 @@ impl Connection {
                     return Err(e);
                 }
             };
-            match message {
-                Message::NoticeResponse(body) => self.notice(&body),
-                Message::ParameterStatus(body) => {
-                    let (Ok(name), Ok(value)) = (body.name(), body.value()) else {
-                        return Err(self.protocol_error("ParameterStatus is not valid UTF-8"));
-                    };
-                    // A server reports a few dozen parameters; the cap keeps a hostile one
-                    // from growing the map without bound with ever new names.
-                    if self.parameters.len() < MAX_PARAMETERS || self.parameters.contains_key(name)
-                    {
-                        self.parameters.insert(name.to_owned(), value.to_owned());
-                    }
-                }
-                Message::NotificationResponse(body) => {
-                    tracing::debug!(
-                        channel = body.channel().unwrap_or("?"),
-                        "ignoring a NOTIFY delivered to a pooled connection"
-                    );
-                }
-                Message::ReadyForQuery(body) => {
-                    let Some(status) = TransactionStatus::from_byte(body.status()) else {
-                        return Err(self.protocol_error("ReadyForQuery with an unknown status"));
-                    };
-                    if self.pending_ready == 0 {
-                        return Err(self.protocol_error("ReadyForQuery that no request asked for"));
-                    }
-                    self.pending_ready -= 1;
-                    self.transaction_status = status;
-                    return Ok(Message::ReadyForQuery(body));
-                }
-                other => return Ok(other),
+            if let Some(message) = self.handle_async(message)? {
+                return Ok(message);
             }
         }
+    }
+
+    /// Handles a message that may arrive at any time (notice, parameter change,
+    /// notification), returning `None`; keeps the `ReadyForQuery` count and transaction
+    /// status; returns every other message to the caller.
+    fn handle_async(&mut self, message: Message) -> Result<Option<Message>, Error> {
+        match message {
+            Message::NoticeResponse(body) => self.notice(&body),
+            Message::ParameterStatus(body) => {
+                let (Ok(name), Ok(value)) = (body.name(), body.value()) else {
+                    return Err(self.protocol_error("ParameterStatus is not valid UTF-8"));
+                };
+                // A server reports a few dozen parameters; the cap keeps a hostile one
+                // from growing the map without bound with ever new names.
+                if self.parameters.len() < MAX_PARAMETERS || self.parameters.contains_key(name) {
+                    self.parameters.insert(name.to_owned(), value.to_owned());
+                }
+            }
+            Message::NotificationResponse(body) => {
+                tracing::debug!(
+                    channel = body.channel().unwrap_or("?"),
+                    "ignoring a NOTIFY delivered to a pooled connection"
+                );
+            }
+            Message::ReadyForQuery(body) => {
+                let Some(status) = TransactionStatus::from_byte(body.status()) else {
+                    return Err(self.protocol_error("ReadyForQuery with an unknown status"));
+                };
+                if self.pending_ready == 0 {
+                    return Err(self.protocol_error("ReadyForQuery that no request asked for"));
+                }
+                self.pending_ready -= 1;
+                self.transaction_status = status;
+                return Ok(Some(Message::ReadyForQuery(body)));
+            }
+            other => return Ok(Some(other)),
+        }
+        Ok(None)
     }
 
     /// Marks the connection broken and builds a protocol error.

@@ -338,10 +338,14 @@ enum Kind {
     ForeignStatement,
     /// A query or name could not be encoded (for example it contains a NUL byte).
     Encode,
+    /// The server started a protocol feature this client does not support (COPY TO STDOUT).
+    Unsupported,
 }
 
 struct Inner {
     kind: Kind,
+    /// The server (`host:port` or socket path) a connect error is about.
+    host: Option<String>,
     message: Option<String>,
     cause: Option<Box<dyn StdError + Send + Sync>>,
 }
@@ -361,6 +365,7 @@ impl Error {
     ) -> Error {
         Error(Box::new(Inner {
             kind,
+            host: None,
             message,
             cause,
         }))
@@ -448,6 +453,41 @@ impl Error {
         )
     }
 
+    pub(crate) fn copy_out_unsupported() -> Error {
+        Error::new(
+            Kind::Unsupported,
+            Some(
+                "COPY TO STDOUT is not supported by this client; its output was read and discarded"
+                    .to_owned(),
+            ),
+            None,
+        )
+    }
+
+    /// Adds an explanation in front of the cause (kept, so `code()` still works).
+    pub(crate) fn with_message(mut self, message: impl Into<String>) -> Error {
+        self.0.message = Some(message.into());
+        self
+    }
+
+    /// Names the server a connect error is about.
+    pub(crate) fn at_host(mut self, host: String) -> Error {
+        self.0.host.get_or_insert(host);
+        self
+    }
+
+    /// The server (`host:port`, or the unix socket path) this error came from, for errors
+    /// raised while connecting.
+    pub fn host(&self) -> Option<&str> {
+        self.0.host.as_deref()
+    }
+
+    /// True if the server started a protocol feature this client does not support (COPY TO
+    /// STDOUT). The statement ran; its output was discarded; the connection is usable.
+    pub fn is_unsupported(&self) -> bool {
+        matches!(self.0.kind, Kind::Unsupported)
+    }
+
     /// The SQLSTATE code, if the server reported this error.
     pub fn code(&self) -> Option<&SqlState> {
         self.as_db_error().map(DbError::code)
@@ -491,6 +531,11 @@ impl Error {
         matches!(self.0.kind, Kind::Auth)
     }
 
+    /// True if the configuration is unusable (no host, a NUL byte in a value, ...).
+    pub fn is_config(&self) -> bool {
+        matches!(self.0.kind, Kind::Config)
+    }
+
     /// True if a socket read or write failed for a reason other than the peer closing it.
     pub fn is_io(&self) -> bool {
         matches!(self.0.kind, Kind::Io)
@@ -516,6 +561,7 @@ impl fmt::Debug for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Error")
             .field("kind", &self.0.kind)
+            .field("host", &self.0.host)
             .field("message", &self.0.message)
             .field("cause", &self.0.cause)
             .finish()
@@ -539,6 +585,10 @@ impl fmt::Display for Error {
             Kind::RowCount => f.write_str("unexpected number of rows")?,
             Kind::ForeignStatement => f.write_str("foreign statement")?,
             Kind::Encode => f.write_str("error encoding the request")?,
+            Kind::Unsupported => f.write_str("unsupported")?,
+        }
+        if let Some(host) = &self.0.host {
+            write!(f, " (connecting to {host})")?;
         }
         if let Some(message) = &self.0.message {
             write!(f, ": {message}")?;

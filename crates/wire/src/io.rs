@@ -56,6 +56,16 @@ impl Stream {
         }
     }
 
+    /// Reads what the socket already holds, without waiting: `WouldBlock` when nothing is
+    /// there.
+    fn try_read_buf(&mut self, buf: &mut BytesMut) -> io::Result<usize> {
+        match self {
+            Stream::Tcp(s) => s.try_read_buf(buf),
+            #[cfg(unix)]
+            Stream::Unix(s) => s.try_read_buf(buf),
+        }
+    }
+
     async fn shutdown(&mut self) -> io::Result<()> {
         match self {
             Stream::Tcp(s) => s.shutdown().await,
@@ -133,8 +143,30 @@ impl Framed {
         }
     }
 
+    /// Moves whatever the socket already holds into `read_buf`, without waiting. `Ok(true)`
+    /// means the peer closed the connection.
+    pub(crate) fn try_fill(&mut self) -> Result<bool, Error> {
+        loop {
+            if self.read_buf.capacity() - self.read_buf.len() < READ_CHUNK / 2 {
+                self.read_buf.reserve(READ_CHUNK);
+            }
+            match self.stream.try_read_buf(&mut self.read_buf) {
+                Ok(0) => return Ok(true),
+                Ok(_) => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(false),
+                Err(e) => return Err(Error::io(e)),
+            }
+            // An idle connection is sent a few small messages at most; a flood is not idle.
+            if self.read_buf.len() > self.max_message_size {
+                return Err(Error::protocol(
+                    "an idle connection received a flood of data",
+                ));
+            }
+        }
+    }
+
     /// Parses one message from the front of `read_buf` if it is complete.
-    fn try_parse(&mut self) -> Result<Option<Message>, Error> {
+    pub(crate) fn try_parse(&mut self) -> Result<Option<Message>, Error> {
         let Some(&[tag, l0, l1, l2, l3]) = self.read_buf.get(..5) else {
             return Ok(None);
         };

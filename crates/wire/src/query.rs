@@ -20,12 +20,23 @@
 //! Parameters are encoded with `ToSql::to_sql_checked` against the types the server
 //! described; every result column is requested in binary format.
 //!
-//! Unnamed-statement mode (`Config::named_statements(false)`, for PgBouncer in transaction
-//! mode) never names a statement on the server; the cache keeps only descriptions. A miss
-//! prepares into the unnamed statement, then binds it (two round trips). A hit, or a
-//! [`Statement`] from `prepare`, is sent as Parse (with the cached parameter types) + Bind +
-//! Describe(portal) + Execute + Sync in one write: one round trip, and the portal description
-//! keeps the rows right even if the schema changed since the description was cached.
+//! Unnamed-statement mode (`Config::named_statements(false)`, the mode for a transaction
+//! pooler such as PgBouncer in `pool_mode=transaction`) never names a statement on the server
+//! and never relies on one surviving past its own `Sync`: every request that executes a
+//! statement is self-contained, because between two `Sync`s a transaction pooler may move the
+//! client to another server connection, where the unnamed statement is someone else's. The
+//! cache keeps only descriptions, by SQL text. Every execution is sent as Parse (with the
+//! parameter types) + Bind + Describe(portal) + Execute + Sync in one write; the portal
+//! description keeps the rows right even if the schema changed since the description was
+//! cached. A miss first learns the parameter types with Parse + Describe + Sync (two round
+//! trips); nothing from that request is used by the next one but the description.
+//!
+//! ```text
+//! unnamed, miss:    Parse("") Describe(S "") Sync               ──►  (types only)
+//!                   ◄── ParseComplete ParameterDescription RowDescription|NoData ReadyForQuery
+//! unnamed, always:  Parse("", types) Bind Describe(P) Execute Sync ──►
+//!                   ◄── ParseComplete BindComplete RowDescription|NoData DataRow* CommandComplete ReadyForQuery
+//! ```
 
 use postgres_protocol::message::backend::{Message, RowDescriptionBody};
 use postgres_protocol::message::frontend;
@@ -130,7 +141,11 @@ impl Connection {
                     error.get_or_insert(e);
                 }
                 Message::CopyInResponse(_) => self.refuse_copy_in().await?,
-                Message::CopyOutResponse(_) | Message::CopyData(_) | Message::CopyDone => {}
+                Message::CopyOutResponse(_) => {
+                    error.get_or_insert_with(Error::copy_out_unsupported);
+                }
+                // The rows of a refused COPY TO STDOUT: read and dropped, the error says so.
+                Message::CopyData(_) | Message::CopyDone => {}
                 Message::ReadyForQuery(_) if self.pending_ready == 0 => break,
                 Message::ReadyForQuery(_) => {}
                 _ => return Err(self.protocol_error("unexpected message in a simple query reply")),
@@ -240,9 +255,15 @@ impl Connection {
                     let reparse = statement.name().is_empty();
                     (statement, reparse)
                 }
-                // Just prepared: a named statement, or the unnamed one, which is still current.
-                None if self.cache.capacity() > 0 => (self.prepare_and_cache(sql).await?, false),
-                None => (self.prepare_as(sql, String::new()).await?, false),
+                // Just prepared under a name: bind it. Just described as the unnamed
+                // statement: parse it again with its Bind, never relying on the unnamed
+                // statement outliving its request (a transaction pooler may have moved us).
+                None if self.cache.capacity() > 0 => {
+                    let statement = self.prepare_and_cache(sql).await?;
+                    let reparse = statement.name().is_empty();
+                    (statement, reparse)
+                }
+                None => (self.prepare_as(sql, String::new()).await?, true),
             },
             StatementRef::Prepared(statement) => {
                 if statement.0.connection_id != self.id {
@@ -438,7 +459,10 @@ impl Connection {
                     error.get_or_insert(e);
                 }
                 Message::CopyInResponse(_) => self.refuse_copy_in().await?,
-                Message::CopyOutResponse(_) | Message::CopyData(_) | Message::CopyDone => {}
+                Message::CopyOutResponse(_) => {
+                    error.get_or_insert_with(Error::copy_out_unsupported);
+                }
+                Message::CopyData(_) | Message::CopyDone => {}
                 Message::ReadyForQuery(_) if self.pending_ready == 0 => break,
                 Message::ReadyForQuery(_) => {}
                 _ => return Err(self.protocol_error("unexpected message in a query reply")),

@@ -94,3 +94,49 @@ async fn events_reach_the_observer() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connect_errors_name_the_host_and_keep_their_sqlstate() {
+    let db = db();
+    if !db.server().has_auth_roles() {
+        return; // DATABASE_URL mode: the auth roles may not exist.
+    }
+    let params = db.params(tarn_testkit::Role::Scram);
+    // Wrong password: 28P01, visible through the acquire error.
+    let pool = tarn::Pool::builder()
+        .host(&params.host)
+        .port(params.port)
+        .user(&params.user)
+        .password("not-the-password")
+        .dbname(&params.dbname)
+        .min_idle(0)
+        .acquire_timeout(std::time::Duration::from_secs(2))
+        .build()
+        .await
+        .unwrap();
+    let err = pool.get().await.unwrap_err();
+    assert_eq!(err.code().map(|c| c.as_str()), Some("28P01"), "{err}");
+    let wire = err.connect_error().expect("the connect error");
+    assert_eq!(
+        wire.host(),
+        Some(format!("{}:{}", params.host, params.port).as_str())
+    );
+    assert!(
+        err.to_string().contains(&format!(":{}", params.port)),
+        "{err}"
+    );
+    // Missing database: 3D000.
+    let pool = tarn::Pool::builder()
+        .host(&params.host)
+        .port(params.port)
+        .user(&params.user)
+        .password(params.password.as_deref().unwrap())
+        .dbname("no_such_database_here")
+        .min_idle(0)
+        .acquire_timeout(std::time::Duration::from_secs(2))
+        .build()
+        .await
+        .unwrap();
+    let err = pool.get().await.unwrap_err();
+    assert_eq!(err.code().map(|c| c.as_str()), Some("3D000"), "{err}");
+}

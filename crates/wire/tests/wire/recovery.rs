@@ -173,3 +173,78 @@ async fn copy_from_stdin_is_refused_cleanly() {
     assert!(error.is_db(), "{error}");
     assert_usable(&mut conn).await;
 }
+
+#[tokio::test]
+async fn copy_to_stdout_is_an_error_not_a_silent_ok() {
+    let db = db();
+    let mut conn = db.connect().await;
+    conn.simple_query(
+        "CREATE TEMP TABLE copy_out (a int); INSERT INTO copy_out SELECT generate_series(1, 1000)",
+    )
+    .await
+    .unwrap();
+    let error = conn
+        .simple_query("COPY copy_out TO STDOUT")
+        .await
+        .unwrap_err();
+    assert!(error.is_unsupported(), "{error}");
+    assert!(error.to_string().contains("COPY TO STDOUT"), "{error}");
+    assert_usable(&mut conn).await;
+    let error = conn
+        .execute("COPY copy_out TO STDOUT (FORMAT binary)", &[])
+        .await
+        .unwrap_err();
+    assert!(error.is_unsupported(), "{error}");
+    assert_usable(&mut conn).await;
+    // Unnamed-statement mode takes the other path through the extended protocol.
+    let mut config = db.config(Role::Superuser);
+    config.named_statements(false);
+    let mut conn = Connection::connect(&config).await.unwrap();
+    let error = conn
+        .query("COPY (SELECT 1) TO STDOUT", &[])
+        .await
+        .unwrap_err();
+    assert!(error.is_unsupported(), "{error}");
+    assert_usable(&mut conn).await;
+}
+
+#[tokio::test]
+async fn an_idle_connection_knows_when_its_server_has_gone() {
+    let db = db();
+    let mut conn = db.connect().await;
+    let mut admin = db.connect().await;
+    assert!(!conn.peer_closed(), "a fresh idle connection is alive");
+    assert_usable(&mut conn).await;
+    assert!(!conn.peer_closed(), "still alive after use");
+    let pid = conn.backend_pid();
+    admin
+        .query("SELECT pg_terminate_backend($1)", &[&pid])
+        .await
+        .unwrap();
+    // The server sends FATAL 57P01 and closes; the probe sees it without a round trip once
+    // the bytes have arrived. pg_terminate_backend returns before the backend has exited, so
+    // poll (each probe is a non-blocking read).
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while !conn.peer_closed() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the probe never saw the terminated backend"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(conn.is_broken());
+}
+
+#[tokio::test]
+async fn the_probe_keeps_a_connection_that_only_received_a_notice() {
+    let db = db();
+    let mut conn = db.connect().await;
+    // A ParameterStatus arrives with the reply to SET, not while idle; what an idle
+    // connection can receive is a notification from another session's NOTIFY.
+    conn.simple_query("LISTEN probe_channel").await.unwrap();
+    let mut admin = db.connect().await;
+    admin.simple_query("NOTIFY probe_channel").await.unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert!(!conn.peer_closed(), "a notification is not a dead server");
+    assert_usable(&mut conn).await;
+}
