@@ -29,7 +29,12 @@ impl Error {
 
     /// Appends where the server log is, and its last lines, so every failure can be diagnosed
     /// from the test output alone.
-    pub(crate) fn with_log(mut self, log: &Path) -> Self {
+    pub(crate) fn with_log(self, log: &Path) -> Self {
+        self.with_named_log("server log", log)
+    }
+
+    /// [`Error::with_log`] for another program's log: `what` names it (e.g. `pgbouncer log`).
+    pub(crate) fn with_named_log(mut self, what: &str, log: &Path) -> Self {
         let tail = std::fs::read_to_string(log)
             .map(|text| {
                 let lines: Vec<&str> = text.lines().collect();
@@ -37,7 +42,7 @@ impl Error {
             })
             .unwrap_or_default();
         self.message = format!(
-            "{} (server log: {}{}{})",
+            "{} ({what}: {}{}{})",
             self.message,
             log.display(),
             if tail.is_empty() {

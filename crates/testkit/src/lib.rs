@@ -1,5 +1,5 @@
-//! tarn-testkit: throwaway PostgreSQL servers for tests and benches, and a fault-injecting
-//! TCP proxy.
+//! tarn-testkit: throwaway PostgreSQL servers (optionally behind PgBouncer) for tests and
+//! benches, and a fault-injecting TCP proxy.
 //!
 //! ```no_run
 //! # fn main() -> Result<(), tarn_testkit::Error> {
@@ -17,6 +17,8 @@
 //!   `postgres` user when the tests run as root), with one role per authentication method
 //!   ([`Role`]); `stop`, `restart`, `kill` and `terminate_backends` drive fault tests, and
 //!   `Drop` (or, for the shared server, a reaper process) removes everything.
+//! - [`PgBouncer`] runs a real PgBouncer in front of a server, in session, transaction or
+//!   statement mode ([`PoolMode`]), authenticating the same roles ([`AuthType`]).
 //! - [`FaultProxy`] sits between a client and a server and adds latency, blackholes,
 //!   resets or refuses connections on command.
 //! - With the `docker` feature, a machine with a Docker engine and no local binaries gets the
@@ -27,11 +29,16 @@ mod binaries;
 mod docker;
 mod error;
 mod params;
+mod pgbouncer;
 mod proxy;
+mod reaper;
 mod server;
 
 pub use error::{Error, Result};
 pub use params::{ConnParams, Role};
+pub use pgbouncer::{
+    AuthType, PgBouncer, PgBouncerBuilder, PoolMode, pgbouncer_available, pgbouncer_binary,
+};
 pub use proxy::{FaultProxy, ProxyMode};
 pub use server::{PgServer, PgServerBuilder, TestDb};
 

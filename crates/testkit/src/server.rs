@@ -12,9 +12,9 @@
 //!
 //! Cleanup has two layers. `Drop` stops the server and removes the dir. Because a `static`
 //! (the shared server) is never dropped, and a test binary may be killed, every server also
-//! gets a *reaper*: a tiny shell loop in its own process group that waits for the test process
-//! to exit, then stops the postmaster and removes the dir. `Drop` kills the reaper once it has
-//! cleaned up itself.
+//! gets a *reaper* (`reaper.rs`, shared with PgBouncer): a tiny shell loop in its own process
+//! group that waits for the test process to exit, then stops the postmaster and removes the
+//! dir. `Drop` kills the reaper once it has cleaned up itself.
 //!
 //! Admin SQL (creating roles and databases, terminating backends) goes through `psql`, so the
 //! testkit needs no client of its own and works the same for servers it did not start.
@@ -34,6 +34,7 @@ use nix::unistd::{Gid, Pid, Uid, User};
 use crate::binaries::{self, Binaries};
 use crate::error::{Error, Result};
 use crate::params::{ConnParams, Role};
+use crate::reaper;
 
 /// How long a server may take to start (initdb excluded) or to stop before we give up.
 const START_TIMEOUT: Duration = Duration::from_secs(60);
@@ -182,18 +183,7 @@ impl PgServer {
     }
 
     fn start_local(bins: Binaries, settings: PgServerBuilder) -> Result<PgServer> {
-        let run_as = if nix::unistd::geteuid().is_root() {
-            let user = User::from_name("postgres").ok().flatten().ok_or_else(|| {
-                Error::msg(
-                    "the tests run as root, PostgreSQL refuses to run as root, and there is \
-                         no `postgres` user to run it as: create one (`useradd --system postgres`, \
-                         or install the postgresql package, which does) or run as a normal user",
-                )
-            })?;
-            Some((user.uid, user.gid))
-        } else {
-            None
-        };
+        let run_as = run_as_postgres("PostgreSQL")?;
 
         let dir = tempfile::Builder::new()
             .prefix("tarn-pg-")
@@ -343,25 +333,14 @@ impl PgServer {
     /// Runs SQL through `psql` with these parameters (the unix socket when `socket_dir` is
     /// set, TCP otherwise), e.g. to check that a role's password is accepted.
     pub fn psql_as(&self, params: &ConnParams, sql: &str) -> Result<String> {
-        let mut cmd = self.psql_command(params);
-        cmd.args(["-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-c", sql])
-            .stdin(Stdio::null());
-        let out = cmd
-            .output()
-            .map_err(|e| Error::io(format!("could not run psql ({:?})", self.admin_cmd), e))?;
-        if !out.status.success() {
-            let err = Error::msg(format!(
-                "psql as {} on database {:?} failed running {sql:?}: {}",
-                params.user,
-                params.dbname,
-                String::from_utf8_lossy(&out.stderr).trim()
-            ));
-            return Err(match self.log_path() {
-                Some(log) => err.with_log(&log),
-                None => err,
-            });
-        }
-        Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
+        run_psql(
+            self.psql_command(params),
+            &format!("{:?}", self.admin_cmd),
+            params,
+            sql,
+            PsqlOutput::TuplesOnly,
+            self.log_path().as_deref().map(|log| ("server log", log)),
+        )
     }
 
     /// A `psql` command that connects with these parameters (through the environment, so the
@@ -369,36 +348,7 @@ impl PgServer {
     /// session open from another process.
     pub fn psql_command(&self, params: &ConnParams) -> Command {
         match &self.admin_cmd {
-            AdminCommand::Psql(psql) => {
-                let mut cmd = Command::new(psql);
-                for var in [
-                    "PGHOST",
-                    "PGHOSTADDR",
-                    "PGPORT",
-                    "PGUSER",
-                    "PGDATABASE",
-                    "PGPASSWORD",
-                    "PGSERVICE",
-                    "PGOPTIONS",
-                    "PGSSLMODE",
-                    "PGAPPNAME",
-                ] {
-                    cmd.env_remove(var);
-                }
-                let host = match &params.socket_dir {
-                    Some(dir) => dir.display().to_string(),
-                    None => params.host.clone(),
-                };
-                cmd.env("PGHOST", host)
-                    .env("PGPORT", params.port.to_string())
-                    .env("PGUSER", &params.user)
-                    .env("PGDATABASE", &params.dbname)
-                    .env("PGCONNECT_TIMEOUT", "10");
-                if let Some(password) = &params.password {
-                    cmd.env("PGPASSWORD", password);
-                }
-                cmd
-            }
+            AdminCommand::Psql(psql) => local_psql_command(psql, params),
             #[cfg(feature = "docker")]
             AdminCommand::DockerExec(id) => {
                 let mut cmd = Command::new("docker");
@@ -414,6 +364,15 @@ impl PgServer {
                 ]);
                 cmd
             }
+        }
+    }
+
+    /// The local `psql` binary admin SQL runs through; `None` when it runs in a container.
+    pub(crate) fn local_psql(&self) -> Option<&Path> {
+        match &self.admin_cmd {
+            AdminCommand::Psql(psql) => Some(psql),
+            #[cfg(feature = "docker")]
+            AdminCommand::DockerExec(_) => None,
         }
     }
 
@@ -500,35 +459,12 @@ impl std::fmt::Debug for PgServer {
 }
 
 impl Local {
-    /// Spawns the reaper: waits for this process to exit, then stops the postmaster (whatever
-    /// its pid is by then, from `postmaster.pid`) and removes the dir.
+    /// Spawns the reaper (see [`crate::reaper`]): once this process exits, it stops the
+    /// postmaster (whatever its pid is by then, from `postmaster.pid`) with SIGINT and removes
+    /// the dir.
     fn spawn_reaper(&mut self) -> Result<()> {
-        const SCRIPT: &str = r#"
-parent=$1; dir=$2
-while kill -0 "$parent" 2>/dev/null; do sleep 0.2; done
-pid=$(head -n 1 "$dir/data/postmaster.pid" 2>/dev/null)
-if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
-  kill -INT "$pid" 2>/dev/null
-  i=0
-  while kill -0 "$pid" 2>/dev/null && [ "$i" -lt 100 ]; do sleep 0.1; i=$((i+1)); done
-  kill -KILL "$pid" 2>/dev/null
-fi
-rm -rf "$dir"
-"#;
-        let child = Command::new("sh")
-            .arg("-c")
-            .arg(SCRIPT)
-            .arg("tarn-pg-reaper")
-            .arg(std::process::id().to_string())
-            .arg(&self.dir)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            // Its own process group: a Ctrl-C aimed at the test run must not stop the cleanup.
-            .process_group(0)
-            .spawn()
-            .map_err(|e| Error::io("could not start the test server's reaper (sh)", e))?;
-        self.reaper = Some(child);
+        let pidfile = self.data.join("postmaster.pid");
+        self.reaper = Some(reaper::spawn("tarn-pg-reaper", &self.dir, &pidfile, "INT")?);
         Ok(())
     }
 
@@ -801,13 +737,106 @@ impl Drop for TestDb<'_> {
     }
 }
 
-fn free_port() -> Result<u16> {
+pub(crate) fn free_port() -> Result<u16> {
     let listener = TcpListener::bind("127.0.0.1:0")
         .map_err(|e| Error::io("could not find a free loopback port", e))?;
     listener
         .local_addr()
         .map(|a| a.port())
         .map_err(|e| Error::io("could not find a free loopback port", e))
+}
+
+/// A local `psql` command that connects with these parameters, through the environment (so
+/// the password is not on the command line), with every other libpq variable removed.
+pub(crate) fn local_psql_command(psql: &Path, params: &ConnParams) -> Command {
+    let mut cmd = Command::new(psql);
+    for var in [
+        "PGHOST",
+        "PGHOSTADDR",
+        "PGPORT",
+        "PGUSER",
+        "PGDATABASE",
+        "PGPASSWORD",
+        "PGSERVICE",
+        "PGOPTIONS",
+        "PGSSLMODE",
+        "PGAPPNAME",
+    ] {
+        cmd.env_remove(var);
+    }
+    let host = match &params.socket_dir {
+        Some(dir) => dir.display().to_string(),
+        None => params.host.clone(),
+    };
+    cmd.env("PGHOST", host)
+        .env("PGPORT", params.port.to_string())
+        .env("PGUSER", &params.user)
+        .env("PGDATABASE", &params.dbname)
+        .env("PGCONNECT_TIMEOUT", "10");
+    if let Some(password) = &params.password {
+        cmd.env("PGPASSWORD", password);
+    }
+    cmd
+}
+
+/// What `psql` prints besides the rows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum PsqlOutput {
+    /// Rows only (`-t`).
+    TuplesOnly,
+    /// A header line of column names, then the rows (no footer).
+    WithHeader,
+}
+
+/// Runs `sql` with a `psql` command made for `params` and returns its unaligned output
+/// (fields separated by `|`); a failure quotes psql's stderr and, when there is one, the tail
+/// of `log` (a name for it, and its path).
+pub(crate) fn run_psql(
+    mut cmd: Command,
+    program: &str,
+    params: &ConnParams,
+    sql: &str,
+    output: PsqlOutput,
+    log: Option<(&str, &Path)>,
+) -> Result<String> {
+    cmd.args(["-X", "-q", "-A", "-v", "ON_ERROR_STOP=1"]);
+    match output {
+        PsqlOutput::TuplesOnly => cmd.arg("-t"),
+        PsqlOutput::WithHeader => cmd.args(["-P", "footer=off"]),
+    };
+    cmd.arg("-c").arg(sql).stdin(Stdio::null());
+    let out = cmd
+        .output()
+        .map_err(|e| Error::io(format!("could not run psql ({program})"), e))?;
+    if !out.status.success() {
+        let err = Error::msg(format!(
+            "psql as {} on database {:?} failed running {sql:?}: {}",
+            params.user,
+            params.dbname,
+            String::from_utf8_lossy(&out.stderr).trim()
+        ));
+        return Err(match log {
+            Some((what, log)) => err.with_named_log(what, log),
+            None => err,
+        });
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
+}
+
+/// The `postgres` user's ids when the test process runs as root (PostgreSQL and PgBouncer refuse
+/// to run as root), `None` otherwise. `what` names the program in the error.
+pub(crate) fn run_as_postgres(what: &str) -> Result<Option<(Uid, Gid)>> {
+    if !nix::unistd::geteuid().is_root() {
+        return Ok(None);
+    }
+    let user = User::from_name("postgres").ok().flatten().ok_or_else(|| {
+        Error::msg(format!(
+            "the tests run as root, {what} refuses to run as root, and there is no `postgres` \
+             user to run it as: create one (`useradd --system postgres`, or install the \
+             postgresql package, which does) or run as a normal user"
+        ))
+    })?;
+    Ok(Some((user.uid, user.gid)))
 }
 
 fn quote_literal(s: &str) -> String {

@@ -337,3 +337,391 @@ fn missing_binaries_give_an_error_that_says_how_to_install_them() {
     assert!(stderr.contains("TARN_PG_BIN=/nonexistent"), "{stderr}");
     assert!(stderr.contains("apt-get install postgresql"), "{stderr}");
 }
+
+/// PgBouncer in front of a testkit server. These tests fail (with the install hint) when
+/// pgbouncer is not installed: CI installs it, and a skip there would hide a broken setup.
+mod pgbouncer {
+    use std::collections::BTreeMap;
+    use std::io::{BufRead, BufReader, Write};
+    use std::net::TcpListener;
+    use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
+    use std::time::{Duration, Instant};
+
+    use tarn_testkit::{AuthType, PgBouncer, PgServer, PoolMode, Role};
+
+    use super::process_alive;
+
+    /// A client session held open by a `psql` that reads queries from a pipe.
+    struct Session {
+        child: Child,
+        stdin: ChildStdin,
+        stdout: BufReader<ChildStdout>,
+    }
+
+    impl Session {
+        fn open(mut cmd: Command) -> Session {
+            let mut child = cmd
+                .args(["-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1"])
+                .stdin(Stdio::piped())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::inherit())
+                .spawn()
+                .unwrap();
+            let stdin = child.stdin.take().unwrap();
+            let stdout = BufReader::new(child.stdout.take().unwrap());
+            Session {
+                child,
+                stdin,
+                stdout,
+            }
+        }
+
+        /// Runs one single-row, single-column query and returns its value.
+        fn query(&mut self, sql: &str) -> String {
+            writeln!(self.stdin, "{sql};").unwrap();
+            self.stdin.flush().unwrap();
+            let mut line = String::new();
+            self.stdout.read_line(&mut line).unwrap();
+            assert!(!line.is_empty(), "psql ended instead of answering {sql:?}");
+            line.trim().to_owned()
+        }
+    }
+
+    impl Drop for Session {
+        fn drop(&mut self) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+
+    fn row<'a>(
+        rows: &'a [BTreeMap<String, String>],
+        key: &str,
+        value: &str,
+    ) -> &'a BTreeMap<String, String> {
+        rows.iter()
+            .find(|r| r.get(key).map(String::as_str) == Some(value))
+            .unwrap_or_else(|| panic!("no row with {key}={value} in {rows:#?}"))
+    }
+
+    fn config(bouncer: &PgBouncer, key: &str) -> String {
+        let rows = bouncer.show("CONFIG").unwrap();
+        row(&rows, "key", key)["value"].clone()
+    }
+
+    /// With one server connection per pool and a client holding a session open, a second
+    /// client gets a server connection in transaction mode (the same one: the first is idle
+    /// between transactions) and waits until `query_wait_timeout` in session mode.
+    #[test]
+    fn pool_mode_shows_in_behaviour_and_on_the_admin_console() {
+        let db = tarn_testkit::test_db().unwrap();
+        for mode in [PoolMode::Transaction, PoolMode::Session] {
+            let bouncer = PgBouncer::builder(db.server())
+                .pool_mode(mode)
+                .default_pool_size(1)
+                .query_wait_timeout(Duration::from_secs(2))
+                .start()
+                .unwrap();
+            assert_eq!(bouncer.pool_mode(), mode);
+            let params = bouncer.params(Role::Superuser, db.name());
+            let mut first = Session::open(bouncer.psql_command(&params));
+            let first_pid = first.query("SELECT pg_backend_pid()");
+
+            let started = Instant::now();
+            let second = bouncer.psql_as(&params, "SELECT pg_backend_pid()");
+            match mode {
+                PoolMode::Transaction => {
+                    let second_pid = second.unwrap();
+                    assert_eq!(
+                        second_pid, first_pid,
+                        "transaction mode: both clients should share the pool's one server connection"
+                    );
+                }
+                _ => {
+                    let err = second.expect_err("session mode: the second client must wait");
+                    assert!(err.to_string().contains("query_wait_timeout"), "{err}");
+                    assert!(started.elapsed() >= Duration::from_millis(1900));
+                }
+            }
+            // The first client's session is intact.
+            assert_eq!(first.query("SELECT pg_backend_pid()"), first_pid);
+
+            let pools = bouncer.show("POOLS").unwrap();
+            let pool = row(&pools, "database", db.name());
+            assert_eq!(pool["pool_mode"], mode.as_str(), "{pool:?}");
+            assert_eq!(pool["user"], "postgres");
+            assert_eq!(config(&bouncer, "pool_mode"), mode.as_str());
+        }
+    }
+
+    #[test]
+    fn statement_mode_refuses_transactions() {
+        let server = PgServer::shared().unwrap();
+        let bouncer = PgBouncer::builder(server)
+            .pool_mode(PoolMode::Statement)
+            .start()
+            .unwrap();
+        assert_eq!(
+            bouncer
+                .psql(Role::Superuser, "postgres", "SELECT 1")
+                .unwrap(),
+            "1"
+        );
+        // Separate messages: one query string with BEGIN and COMMIT in it is one statement.
+        let out = bouncer
+            .psql_command(&bouncer.params(Role::Superuser, "postgres"))
+            .args([
+                "-X",
+                "-q",
+                "-v",
+                "ON_ERROR_STOP=1",
+                "-c",
+                "BEGIN",
+                "-c",
+                "SELECT 1",
+            ])
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success());
+        assert!(
+            stderr.contains("transaction blocks not allowed"),
+            "{stderr}"
+        );
+    }
+
+    #[test]
+    fn roles_authenticate_through_it_and_wrong_passwords_are_refused() {
+        let server = PgServer::shared().unwrap();
+        if !server.has_auth_roles() {
+            eprintln!("skipped: the auth roles exist only on servers the testkit starts");
+            return;
+        }
+        for auth in [
+            AuthType::ScramSha256,
+            AuthType::Md5,
+            AuthType::Plain,
+            AuthType::Trust,
+        ] {
+            let bouncer = PgBouncer::builder(server)
+                .pool_mode(PoolMode::Transaction)
+                .auth_type(auth)
+                .start()
+                .unwrap();
+            assert_eq!(bouncer.auth_type(), auth);
+            for role in Role::ALL {
+                let mut params = bouncer.params(role, "postgres");
+                let who = bouncer
+                    .psql_as(&params, "SELECT current_user")
+                    .unwrap_or_else(|e| panic!("{auth:?}: {role:?} was refused: {e}"));
+                assert_eq!(who, role.user(), "{auth:?}");
+                if role.password().is_none() {
+                    continue;
+                }
+                params.password = Some("wrong".into());
+                let refused = bouncer.psql_as(&params, "SELECT 1");
+                match auth {
+                    AuthType::Trust => {
+                        refused.unwrap_or_else(|e| panic!("trust asked {role:?} for more: {e}"));
+                    }
+                    _ => {
+                        let err = refused.expect_err("a wrong password must be refused");
+                        // PgBouncer's words for a failed SCRAM exchange differ from md5's.
+                        let expected = if auth == AuthType::ScramSha256 {
+                            "SASL authentication failed"
+                        } else {
+                            "password authentication failed"
+                        };
+                        assert!(
+                            err.to_string().contains(expected),
+                            "{auth:?} {role:?}: {err}"
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn urls_point_at_the_bouncer_and_hide_nothing_they_should_not() {
+        let server = PgServer::shared().unwrap();
+        let bouncer = PgBouncer::start(server).unwrap();
+        assert_eq!(bouncer.host(), "127.0.0.1");
+        assert_ne!(bouncer.port(), server.port());
+        assert_eq!(
+            bouncer.url(Role::Scram, "some_db"),
+            format!(
+                "postgres://scram_user:scram_password@127.0.0.1:{}/some_db",
+                bouncer.port()
+            )
+        );
+        let params = bouncer.params(Role::Md5, "x");
+        assert_eq!(params.socket_dir, None);
+        assert!(!format!("{params:?}").contains("md5_password"));
+        assert!(!format!("{bouncer:?}").contains("password"));
+    }
+
+    /// A stock PgBouncer refuses the `options` startup parameter (where clients put `-c
+    /// statement_timeout=...`); listed in `ignore_startup_parameters` it is dropped, not
+    /// passed on.
+    #[test]
+    fn stock_pgbouncer_refuses_the_options_startup_parameter() {
+        let server = PgServer::shared().unwrap();
+        let with_options = |bouncer: &PgBouncer| {
+            bouncer
+                .psql_command(&bouncer.params(Role::Superuser, "postgres"))
+                .env("PGOPTIONS", "-c statement_timeout=1234")
+                .args(["-X", "-A", "-t", "-c", "SHOW statement_timeout"])
+                .stdin(Stdio::null())
+                .output()
+                .unwrap()
+        };
+        let stock = PgBouncer::builder(server)
+            .pool_mode(PoolMode::Transaction)
+            .start()
+            .unwrap();
+        let out = with_options(&stock);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success());
+        assert!(
+            stderr.contains("unsupported startup parameter: options"),
+            "{stderr}"
+        );
+
+        let lenient = PgBouncer::builder(server)
+            .pool_mode(PoolMode::Transaction)
+            .ignore_startup_parameters(["options", "extra_float_digits"])
+            .start()
+            .unwrap();
+        let out = with_options(&lenient);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "0");
+    }
+
+    #[test]
+    fn settings_reach_its_config() {
+        let server = PgServer::shared().unwrap();
+        let bouncer = PgBouncer::builder(server)
+            .pool_mode(PoolMode::Transaction)
+            .default_pool_size(8)
+            .max_client_conn(500)
+            .max_db_connections(12)
+            .query_wait_timeout(Duration::from_millis(1500))
+            .setting("server_idle_timeout", "7")
+            .start()
+            .unwrap();
+        for (key, value) in [
+            ("default_pool_size", "8"),
+            ("max_client_conn", "500"),
+            ("max_db_connections", "12"),
+            ("query_wait_timeout", "1.5"),
+            ("server_idle_timeout", "7"),
+            ("listen_addr", "127.0.0.1"),
+            // PgBouncer's own defaults are kept.
+            ("ignore_startup_parameters", ""),
+            ("server_reset_query", "DISCARD ALL"),
+        ] {
+            assert_eq!(config(&bouncer, key), value, "{key}");
+        }
+        assert!(
+            std::fs::read_to_string(bouncer.log_path())
+                .unwrap()
+                .contains("process up: PgBouncer")
+        );
+        // Bad input is an error, not a panic or a broken config file.
+        let err = PgBouncer::builder(server)
+            .setting("pool_mode\nlisten_addr", "*")
+            .start()
+            .unwrap_err();
+        assert!(err.to_string().contains("not a setting name"), "{err}");
+    }
+
+    #[test]
+    fn drop_stops_it_frees_its_port_and_removes_its_dir() {
+        let server = PgServer::shared().unwrap();
+        let bouncer = PgBouncer::start(server).unwrap();
+        let (pid, dir, port) = (
+            bouncer.pid().unwrap(),
+            bouncer.dir().to_owned(),
+            bouncer.port(),
+        );
+        assert!(process_alive(pid));
+        assert!(dir.join("pgbouncer.ini").is_file());
+        assert!(TcpListener::bind(("127.0.0.1", port)).is_err());
+        drop(bouncer);
+        assert!(!process_alive(pid), "pgbouncer {pid} outlived Drop");
+        assert!(!dir.exists(), "{} outlived Drop", dir.display());
+        TcpListener::bind(("127.0.0.1", port)).expect("the port is free after Drop");
+    }
+
+    /// PgBouncer 1.18 refuses to start on an unknown or invalid setting; the error quotes its log.
+    #[test]
+    fn a_pgbouncer_that_cannot_start_says_why() {
+        let server = PgServer::shared().unwrap();
+        let err = PgBouncer::builder(server)
+            .setting("no_such_setting", "1")
+            .start()
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("exited during start-up"), "{err}");
+        assert!(err.contains("pgbouncer log"), "{err}");
+        assert!(
+            err.contains("unknown parameter: pgbouncer/no_such_setting"),
+            "{err}"
+        );
+    }
+
+    const LEAK_CHILD: &str = "TARN_TESTKIT_LEAK_PGBOUNCER";
+
+    /// Run only as the child of the next test: starts a PgBouncer, prints its pid and dir and
+    /// leaks it, so only the reaper is left to clean up when this process exits.
+    #[test]
+    fn leak_child() {
+        if std::env::var_os(LEAK_CHILD).is_none() {
+            return;
+        }
+        // No server is needed for PgBouncer to start; nothing listens on port 1.
+        let server = PgServer::external("postgres://postgres@127.0.0.1:1/postgres").unwrap();
+        let bouncer = PgBouncer::start(&server).unwrap();
+        println!("pid={}", bouncer.pid().unwrap());
+        println!("dir={}", bouncer.dir().display());
+        std::mem::forget(bouncer);
+    }
+
+    #[test]
+    fn a_pgbouncer_is_removed_when_its_process_exits() {
+        let out = Command::new(std::env::current_exe().unwrap())
+            .args(["pgbouncer::leak_child", "--exact", "--nocapture"])
+            .env(LEAK_CHILD, "1")
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "{stdout}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let field = |name: &str| {
+            stdout
+                .lines()
+                .find_map(|l| l.strip_prefix(&format!("{name}=")))
+                .unwrap_or_else(|| panic!("no {name} in {stdout}"))
+                .to_owned()
+        };
+        let pid: u32 = field("pid").parse().unwrap();
+        let dir = field("dir");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while process_alive(pid) || std::path::Path::new(&dir).exists() {
+            assert!(
+                Instant::now() < deadline,
+                "20 s after its process exited, pgbouncer (pid {pid}, dir {dir}) is still there"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
