@@ -6,4 +6,5 @@ mod config;
 mod health;
 mod hygiene;
 mod lifecycle;
+mod pgbouncer;
 mod timeouts;
