@@ -38,6 +38,10 @@ pub enum ProxyMode {
 
 struct Shared {
     mode: watch::Sender<ProxyMode>,
+    /// A mode for the connections accepted before a cut-off (their sequence number is below
+    /// it), overriding `mode` for them: a network blip that left the open connections
+    /// half-open while new ones go through.
+    open_mode: watch::Sender<Option<(u64, ProxyMode)>>,
     resets: watch::Sender<u64>,
     seen: AtomicU64,
     open: AtomicUsize,
@@ -70,6 +74,7 @@ impl FaultProxy {
         let addr = listener.local_addr()?;
         let shared = Arc::new(Shared {
             mode: watch::Sender::new(ProxyMode::Pass),
+            open_mode: watch::Sender::new(None),
             resets: watch::Sender::new(0),
             seen: AtomicU64::new(0),
             open: AtomicUsize::new(0),
@@ -102,6 +107,22 @@ impl FaultProxy {
     /// next connect.
     pub fn set_mode(&self, mode: ProxyMode) {
         self.shared.mode.send_replace(mode);
+    }
+
+    /// Applies `mode` to the connections open now only (from their next chunk); connections
+    /// accepted later follow [`set_mode`](FaultProxy::set_mode). `Blackhole` makes the open
+    /// connections half-open (the peer goes silent, nothing is closed) while new connects go
+    /// through; `Delay` makes them slow. Replaces an earlier call's set of connections;
+    /// [`clear_open_mode`](FaultProxy::clear_open_mode) undoes it.
+    pub fn set_open_mode(&self, mode: ProxyMode) {
+        let cutoff = self.shared.seen.load(Ordering::SeqCst);
+        self.shared.open_mode.send_replace(Some((cutoff, mode)));
+    }
+
+    /// Ends [`set_open_mode`](FaultProxy::set_open_mode): every connection follows the
+    /// global mode again.
+    pub fn clear_open_mode(&self) {
+        self.shared.open_mode.send_replace(None);
     }
 
     /// The current mode.
@@ -162,11 +183,11 @@ async fn accept_loop(
         tokio::select! {
             accepted = listener.accept() => {
                 let Ok((client, _)) = accepted else { continue };
-                shared.seen.fetch_add(1, Ordering::SeqCst);
+                let sequence = shared.seen.fetch_add(1, Ordering::SeqCst);
                 shared.open.fetch_add(1, Ordering::SeqCst);
                 let shared = shared.clone();
                 connections.spawn(async move {
-                    serve(client, upstream, &shared).await;
+                    serve(client, upstream, &shared, sequence).await;
                     shared.open.fetch_sub(1, Ordering::SeqCst);
                 });
             }
@@ -177,7 +198,7 @@ async fn accept_loop(
     }
 }
 
-async fn serve(client: TcpStream, upstream: SocketAddr, shared: &Shared) {
+async fn serve(client: TcpStream, upstream: SocketAddr, shared: &Shared, sequence: u64) {
     let mut resets = shared.resets.subscribe();
     resets.mark_unchanged();
     let _ = client.set_nodelay(true);
@@ -202,8 +223,8 @@ async fn serve(client: TcpStream, upstream: SocketAddr, shared: &Shared) {
         tokio::select! {
             _ = async {
                 tokio::join!(
-                    pump(&mut client_read, &mut server_write, shared),
-                    pump(&mut server_read, &mut client_write, shared),
+                    pump(&mut client_read, &mut server_write, shared, sequence),
+                    pump(&mut server_read, &mut client_write, shared, sequence),
                 )
             } => false,
             _ = resets.changed() => true,
@@ -216,7 +237,7 @@ async fn serve(client: TcpStream, upstream: SocketAddr, shared: &Shared) {
 }
 
 /// Forwards one direction until it closes, then half-closes the other side.
-async fn pump<R, W>(from: &mut R, to: &mut W, shared: &Shared)
+async fn pump<R, W>(from: &mut R, to: &mut W, shared: &Shared, sequence: u64)
 where
     R: tokio::io::AsyncRead + Unpin,
     W: tokio::io::AsyncWrite + Unpin,
@@ -227,7 +248,10 @@ where
             Ok(0) | Err(_) => break,
             Ok(n) => n,
         };
-        let mode = *shared.mode.borrow();
+        let mode = match *shared.open_mode.borrow() {
+            Some((cutoff, mode)) if sequence < cutoff => mode,
+            _ => *shared.mode.borrow(),
+        };
         match mode {
             ProxyMode::Blackhole => continue,
             ProxyMode::Delay(d) => tokio::time::sleep(d).await,

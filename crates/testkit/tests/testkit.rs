@@ -270,6 +270,26 @@ async fn proxy_blackhole_holds_connections_open_without_answering() {
 }
 
 #[tokio::test]
+async fn proxy_can_silence_open_connections_while_new_ones_pass() {
+    let proxy = FaultProxy::start(server_addr()).await.unwrap();
+    let mut open = TcpStream::connect(proxy.addr()).await.unwrap();
+    assert_eq!(ssl_request(&mut open).await.unwrap(), b'N');
+    proxy.set_open_mode(ProxyMode::Blackhole);
+    // The connection that was open goes silent (half-open: not closed)...
+    open.write_all(&SSL_REQUEST).await.unwrap();
+    let mut answer = [0u8; 1];
+    let read = tokio::time::timeout(Duration::from_millis(300), open.read(&mut answer)).await;
+    assert!(read.is_err(), "the silenced connection answered: {read:?}");
+    // ...while a new one goes through.
+    let mut fresh = TcpStream::connect(proxy.addr()).await.unwrap();
+    assert_eq!(ssl_request(&mut fresh).await.unwrap(), b'N');
+    // Cleared: new connections follow the global mode, as before.
+    proxy.clear_open_mode();
+    let mut other = TcpStream::connect(proxy.addr()).await.unwrap();
+    assert_eq!(ssl_request(&mut other).await.unwrap(), b'N');
+}
+
+#[tokio::test]
 async fn proxy_resets_open_connections() {
     let proxy = FaultProxy::start(server_addr()).await.unwrap();
     let mut stream = TcpStream::connect(proxy.addr()).await.unwrap();
