@@ -9,7 +9,9 @@ use std::fmt;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use std::sync::Arc;
 pub use tarn_wire::Host;
+use tarn_wire::{ChannelBinding, SslMode, SslNegotiation, SslRootCert};
 
 /// A host string as libpq reads it: an absolute path is a unix socket directory; brackets
 /// around an IPv6 address (as URLs write it) are dropped.
@@ -110,6 +112,13 @@ pub struct Config {
     pub(crate) transaction_pooler: bool,
     /// `statement_timeout` was set by the user (builder, URL or environment), not defaulted.
     pub(crate) statement_timeout_set: bool,
+    pub(crate) ssl_mode: SslMode,
+    pub(crate) ssl_root_cert: Option<SslRootCert>,
+    pub(crate) ssl_cert: Option<PathBuf>,
+    pub(crate) ssl_key: Option<PathBuf>,
+    pub(crate) channel_binding: ChannelBinding,
+    pub(crate) ssl_negotiation: SslNegotiation,
+    pub(crate) tls_config: Option<Arc<tarn_wire::rustls::ClientConfig>>,
 }
 
 impl Default for Config {
@@ -137,6 +146,13 @@ impl Default for Config {
             named_statements: true,
             transaction_pooler: false,
             statement_timeout_set: false,
+            ssl_mode: SslMode::Prefer,
+            ssl_root_cert: None,
+            ssl_cert: None,
+            ssl_key: None,
+            channel_binding: ChannelBinding::Prefer,
+            ssl_negotiation: SslNegotiation::Postgres,
+            tls_config: None,
         }
     }
 }
@@ -165,6 +181,13 @@ impl fmt::Debug for Config {
             .field("statement_cache_capacity", &self.statement_cache_capacity)
             .field("named_statements", &self.named_statements)
             .field("transaction_pooler", &self.transaction_pooler)
+            .field("ssl_mode", &self.ssl_mode)
+            .field("ssl_root_cert", &self.ssl_root_cert)
+            .field("ssl_cert", &self.ssl_cert)
+            .field("ssl_key", &self.ssl_key)
+            .field("channel_binding", &self.channel_binding)
+            .field("ssl_negotiation", &self.ssl_negotiation)
+            .field("tls_config", &self.tls_config.is_some())
             .finish()
     }
 }
@@ -177,12 +200,11 @@ impl Config {
     /// percent-encoded path in the host position, or `host=/dir`), port, user, password
     /// (percent-encoded in URLs), dbname, `application_name`, `options`, `connect_timeout`
     /// (seconds, as libpq), `transaction_pooler` (or its alias `pgbouncer`: `true`/`false`),
-    /// and these with the values that need nothing tarn lacks: `sslmode` (`disable`, `allow`,
-    /// `prefer`; tarn speaks no TLS yet, so a mode that demands it is refused rather than
-    /// ignored), `target_session_attrs=any`, `load_balance_hosts=disable`,
-    /// `client_encoding=UTF8`, `channel_binding` (`disable`, `prefer`), `gssencmode`
-    /// (`disable`, `prefer`), `sslnegotiation=postgres`. Every other libpq parameter is an
-    /// error that names it.
+    /// the TLS parameters `sslmode`, `sslrootcert` (a file, or `system`), `sslcert`, `sslkey`,
+    /// `channel_binding`, `sslnegotiation`, and these with the values that need nothing tarn
+    /// lacks: `target_session_attrs=any`, `load_balance_hosts=disable`, `client_encoding=UTF8`,
+    /// `gssencmode` (`disable`, `prefer`), `sslcertmode=allow`, `sslsni=1`. Every other libpq
+    /// parameter is an error that names it.
     pub fn from_url(s: &str) -> Result<Config, ConfigError> {
         let mut config = Config::default();
         config.apply_connection_string(s, "connection string")?;
@@ -191,9 +213,10 @@ impl Config {
     }
 
     /// Reads the environment: `DATABASE_URL`, the libpq variables (`PGHOST`, `PGPORT`,
-    /// `PGUSER`, `PGPASSWORD`, `PGDATABASE`, `PGAPPNAME`, `PGOPTIONS`, `PGCONNECT_TIMEOUT`, and
-    /// `PGSSLMODE`, `PGTARGETSESSIONATTRS`, `PGLOADBALANCEHOSTS`, `PGCLIENTENCODING`,
-    /// `PGCHANNELBINDING`, `PGGSSENCMODE`, `PGSSLNEGOTIATION` with the values
+    /// `PGUSER`, `PGPASSWORD`, `PGDATABASE`, `PGAPPNAME`, `PGOPTIONS`, `PGCONNECT_TIMEOUT`,
+    /// `PGSSLMODE`, `PGSSLROOTCERT`, `PGSSLCERT`, `PGSSLKEY`, `PGCHANNELBINDING`,
+    /// `PGSSLNEGOTIATION`, and `PGTARGETSESSIONATTRS`, `PGLOADBALANCEHOSTS`,
+    /// `PGCLIENTENCODING`, `PGGSSENCMODE`, `PGSSLCERTMODE`, `PGSSLSNI` with the values
     /// [`from_url`](Config::from_url) accepts), and the pool variables `PG_POOL_MAX`,
     /// `PG_POOL_MIN`, `PG_IDLE_TIMEOUT`, `PG_CONNECTION_TIMEOUT`, `PG_STATEMENT_TIMEOUT`,
     /// `PG_QUERY_TIMEOUT` (milliseconds), `PG_APP_NAME` and `PG_TRANSACTION_POOLER`
@@ -201,7 +224,7 @@ impl Config {
     ///
     /// As in libpq, a libpq variable is the fallback for what `DATABASE_URL` does not say
     /// (`PGSSLMODE=require` applies to a URL without `sslmode`). Every other variable libpq
-    /// reads (`PGSSLROOTCERT`, `PGSERVICE`, `PGPASSFILE`, ...) is an error naming it when set,
+    /// reads (`PGSERVICE`, `PGPASSFILE`, `PGSSLCRL`, ...) is an error naming it when set,
     /// never ignored. An unset or empty variable keeps its default. A bad value is an error
     /// naming the variable.
     pub fn from_env() -> Result<Config, ConfigError> {
@@ -391,21 +414,55 @@ impl Config {
                 self.transaction_pooler = parse_bool(&value)
                     .ok_or_else(|| err(format!("{value:?} is not true or false")))?;
             }
-            "sslmode" => match value.as_str() {
-                // libpq's `prefer` and `allow` connect in plain text when TLS is not used.
-                "disable" | "allow" | "prefer" => {}
-                "require" | "verify-ca" | "verify-full" => {
-                    return Err(err(format!(
-                        "{value:?} needs TLS, which tarn does not support yet; use disable"
-                    )));
-                }
-                other => {
-                    return Err(err(format!(
-                        "{other:?} is not an sslmode (disable, allow, prefer, require, \
+            "sslmode" => {
+                self.ssl_mode = SslMode::parse(value.trim()).ok_or_else(|| {
+                    err(format!(
+                        "{value:?} is not an sslmode (disable, allow, prefer, require, \
                          verify-ca, verify-full)"
-                    )));
+                    ))
+                })?
+            }
+            "sslrootcert" => {
+                self.ssl_root_cert = Some(match value.as_str() {
+                    "system" => SslRootCert::System,
+                    path => SslRootCert::File(PathBuf::from(path)),
+                })
+            }
+            "sslcert" => self.ssl_cert = Some(PathBuf::from(value)),
+            "sslkey" => self.ssl_key = Some(PathBuf::from(value)),
+            "channel_binding" => {
+                self.channel_binding = ChannelBinding::parse(value.trim()).ok_or_else(|| {
+                    err(format!(
+                        "{value:?} is not a channel_binding (disable, prefer, require)"
+                    ))
+                })?
+            }
+            "sslnegotiation" => {
+                self.ssl_negotiation = match value.trim() {
+                    "postgres" => SslNegotiation::Postgres,
+                    "direct" => SslNegotiation::Direct,
+                    _ => {
+                        return Err(err(format!(
+                            "{value:?} is not an sslnegotiation (postgres, direct)"
+                        )));
+                    }
                 }
-            },
+            }
+            "sslpassword" => {
+                return Err(err(
+                    "encrypted private keys are not supported; give sslkey an unencrypted \
+                     key (e.g. `openssl pkey -in key.pem -out plain.pem`)"
+                        .into(),
+                ));
+            }
+            "sslcertmode" => only(
+                &["allow"],
+                "tarn presents a client certificate when the server asks for one",
+            )?,
+            "sslsni" => only(
+                &["1"],
+                "tarn always sends the host name (SNI) for a DNS name",
+            )?,
             "target_session_attrs" => only(
                 &["any"],
                 "tarn connects to one host and does not check session attributes yet",
@@ -415,17 +472,9 @@ impl Config {
                 &["UTF8", "UTF-8"],
                 "tarn always uses UTF8, which decodes every server encoding's text",
             )?,
-            "channel_binding" => only(
-                &["disable", "prefer"],
-                "channel binding needs TLS, which tarn does not support yet",
-            )?,
             "gssencmode" => only(
                 &["disable", "prefer"],
                 "tarn does not support GSSAPI encryption",
-            )?,
-            "sslnegotiation" => only(
-                &["postgres"],
-                "direct TLS needs TLS, which tarn does not support yet",
             )?,
             other if LIBPQ_UNSUPPORTED.contains(&other) => {
                 return Err(err(format!(
@@ -480,6 +529,25 @@ impl Config {
         }
         if self.user.is_empty() {
             return Err(ConfigError::new("user", "must not be empty"));
+        }
+        if self.ssl_negotiation == SslNegotiation::Direct && !self.ssl_mode.requires_tls() {
+            return Err(ConfigError::new(
+                "sslnegotiation",
+                format!(
+                    "direct needs sslmode require, verify-ca or verify-full (it is {})",
+                    self.ssl_mode
+                ),
+            ));
+        }
+        if self.ssl_cert.is_some() != self.ssl_key.is_some() {
+            return Err(ConfigError::new(
+                if self.ssl_cert.is_some() {
+                    "sslkey"
+                } else {
+                    "sslcert"
+                },
+                "sslcert and sslkey go together: set both",
+            ));
         }
         if self.transaction_pooler {
             // A transaction pooler gives each transaction whichever server connection is free:
@@ -595,6 +663,18 @@ impl Config {
     pub fn named_statements(&self) -> bool {
         self.named_statements && !self.transaction_pooler
     }
+    /// libpq's `sslmode`. Default `prefer`, as in libpq.
+    pub fn ssl_mode(&self) -> SslMode {
+        self.ssl_mode
+    }
+    /// Trusted roots (`sslrootcert`), if set.
+    pub fn ssl_root_cert(&self) -> Option<&SslRootCert> {
+        self.ssl_root_cert.as_ref()
+    }
+    /// `channel_binding`. Default `prefer`.
+    pub fn channel_binding(&self) -> ChannelBinding {
+        self.channel_binding
+    }
     /// Whether tarn runs in transaction-pooler mode (behind PgBouncer `pool_mode=transaction`):
     /// every request carries its own Parse, no startup options, no session state.
     pub fn transaction_pooler(&self) -> bool {
@@ -636,6 +716,18 @@ impl Config {
         }
         if let Some(options) = &self.options {
             wire.options(options);
+        }
+        wire.ssl_mode(self.ssl_mode)
+            .channel_binding(self.channel_binding)
+            .ssl_negotiation(self.ssl_negotiation);
+        if let Some(root) = &self.ssl_root_cert {
+            wire.ssl_root_cert(root.clone());
+        }
+        if let (Some(cert), Some(key)) = (&self.ssl_cert, &self.ssl_key) {
+            wire.ssl_client_cert(cert, key);
+        }
+        if let Some(tls) = &self.tls_config {
+            wire.tls_config(Arc::clone(tls));
         }
         wire
     }
@@ -697,14 +789,8 @@ const LIBPQ_UNSUPPORTED: &[&str] = &[
     "sysconfdir",
     "requiressl",
     "sslcompression",
-    "sslcert",
-    "sslkey",
-    "sslcertmode",
-    "sslpassword",
-    "sslrootcert",
     "sslcrl",
     "sslcrldir",
-    "sslsni",
     "requirepeer",
     "require_auth",
     "ssl_min_protocol_version",
@@ -941,9 +1027,9 @@ mod tests {
                 "invalid port number",
             ),
             (
-                &[("DATABASE_URL", "postgres://h/d?sslmode=require")],
+                &[("DATABASE_URL", "postgres://h/d?sslmode=required")],
                 "sslmode in DATABASE_URL",
-                "TLS",
+                "not an sslmode",
             ),
             (
                 &[("DATABASE_URL", "mysql://h/d")],
@@ -1033,6 +1119,9 @@ mod tests {
             ("PGOPTIONS", "-c search_path=app"),
             ("PGAPPNAME", "worker"),
             ("PGCONNECT_TIMEOUT", "7"),
+            ("PGSSLMODE", "require"),
+            ("PGSSLROOTCERT", "/etc/ca.pem"),
+            ("PGCHANNELBINDING", "require"),
         ];
         let base = env(&[]).unwrap();
         for (var, value) in honoured {
@@ -1045,13 +1134,15 @@ mod tests {
         }
         // Accepted only with the values that need nothing tarn lacks.
         let accepted: &[(&str, &str, &str)] = &[
-            ("PGSSLMODE", "prefer", "require"),
+            ("PGSSLMODE", "prefer", "bogus"),
             ("PGTARGETSESSIONATTRS", "any", "read-write"),
             ("PGLOADBALANCEHOSTS", "disable", "random"),
             ("PGCLIENTENCODING", "UTF8", "LATIN1"),
-            ("PGCHANNELBINDING", "prefer", "require"),
+            ("PGCHANNELBINDING", "disable", "always"),
             ("PGGSSENCMODE", "disable", "require"),
-            ("PGSSLNEGOTIATION", "postgres", "direct"),
+            ("PGSSLNEGOTIATION", "postgres", "tls"),
+            ("PGSSLCERTMODE", "allow", "require"),
+            ("PGSSLSNI", "1", "0"),
         ];
         for (var, ok, refused) in accepted {
             env(&[(var, ok)]).unwrap_or_else(|e| panic!("{var}={ok}: {e}"));
@@ -1060,10 +1151,17 @@ mod tests {
             assert!(err.to_string().contains(refused), "{err}");
         }
         // Every other variable libpq reads is refused by name whatever its value.
+        let both = env(&[("PGSSLCERT", "/c.pem"), ("PGSSLKEY", "/k.pem")]).unwrap();
+        assert_ne!(format!("{both:?}"), format!("{base:?}"));
+        for (var, other) in [("PGSSLCERT", "sslkey"), ("PGSSLKEY", "sslcert")] {
+            let err = env(&[(var, "/x.pem")]).unwrap_err();
+            assert_eq!(err.setting(), other, "{var} alone: {err}");
+        }
         let decided: Vec<&str> = honoured
             .iter()
             .map(|(v, _)| *v)
             .chain(accepted.iter().map(|(v, _, _)| *v))
+            .chain(["PGSSLCERT", "PGSSLKEY"])
             .collect();
         let mut refused = 0;
         for (var, _) in LIBPQ_VARIABLES {
@@ -1074,33 +1172,51 @@ mod tests {
             assert_eq!(err.setting(), *var, "{err}");
             refused += 1;
         }
-        assert!(refused >= 25, "only {refused} refused variables");
+        assert!(refused >= 20, "only {refused} refused variables");
     }
 
     #[test]
-    fn sslmode_from_the_environment_is_refused_until_tls_exists() {
-        for mode in ["require", "verify-ca", "verify-full"] {
-            let err = env(&[("PGSSLMODE", mode)]).unwrap_err();
-            assert_eq!(err.setting(), "PGSSLMODE");
-            assert!(err.to_string().contains("needs TLS"), "{err}");
-            // A URL without sslmode still gets libpq's fallback from the environment...
-            let err =
-                env(&[("DATABASE_URL", "postgres://u@h/d"), ("PGSSLMODE", mode)]).unwrap_err();
-            assert_eq!(err.setting(), "PGSSLMODE");
-            // ...and one with it wins, as in libpq.
-            env(&[
-                ("DATABASE_URL", "postgres://u@h/d?sslmode=disable"),
-                ("PGSSLMODE", mode),
-            ])
-            .unwrap();
-        }
+    fn tls_settings_from_every_source() {
+        let c = env(&[("PGSSLMODE", "verify-full"), ("PGSSLROOTCERT", "system")]).unwrap();
+        assert_eq!(c.ssl_mode(), SslMode::VerifyFull);
+        assert_eq!(c.ssl_root_cert(), Some(&SslRootCert::System));
+        // A URL without sslmode gets libpq's fallback from the environment; one with it wins.
+        let c = env(&[
+            ("DATABASE_URL", "postgres://u@h/d"),
+            ("PGSSLMODE", "require"),
+        ])
+        .unwrap();
+        assert_eq!(c.ssl_mode(), SslMode::Require);
+        let c = env(&[
+            ("DATABASE_URL", "postgres://u@h/d?sslmode=disable"),
+            ("PGSSLMODE", "require"),
+        ])
+        .unwrap();
+        assert_eq!(c.ssl_mode(), SslMode::Disable);
+        let c = Config::from_url(
+            "host=h sslmode=verify-ca sslrootcert=/ca.pem sslcert=/c.pem sslkey=/k.pem channel_binding=require",
+        )
+        .unwrap();
+        assert_eq!(c.ssl_mode(), SslMode::VerifyCa);
+        assert_eq!(c.channel_binding(), ChannelBinding::Require);
+        assert_eq!(c.wire_config().get_ssl_mode(), SslMode::VerifyCa);
+        assert_eq!(
+            Config::default().ssl_mode(),
+            SslMode::Prefer,
+            "libpq's default"
+        );
         let err = Config::from_url("postgres://h/d?sslmode=bogus").unwrap_err();
         assert!(
             err.to_string().contains("\"bogus\" is not an sslmode"),
             "{err}"
         );
-        let err = Config::from_url("postgres://h/d?sslrootcert=/ca.pem").unwrap_err();
-        assert_eq!(err.setting(), "sslrootcert in connection string");
+        let err = Config::from_url("postgres://h/d?sslnegotiation=direct").unwrap_err();
+        assert_eq!(err.setting(), "sslnegotiation");
+        Config::from_url("postgres://h/d?sslnegotiation=direct&sslmode=require").unwrap();
+        let err = Config::from_url("postgres://h/d?sslpassword=x").unwrap_err();
+        assert!(err.to_string().contains("encrypted private keys"), "{err}");
+        let err = Config::from_url("postgres://h/d?sslcrl=/crl.pem").unwrap_err();
+        assert_eq!(err.setting(), "sslcrl in connection string");
         assert!(err.to_string().contains("not supported"), "{err}");
     }
 

@@ -75,6 +75,6 @@ pub use manager::PgManager;
 pub use pool::{Builder, Pool, PooledConnection, ShutdownSignals, shutdown_signal};
 pub use tarn_pool::{PoolEvent, RemoveReason, Stats, Status};
 pub use tarn_wire::{
-    DbError, FromSql, Row, SimpleQueryMessage, SimpleQueryRow, SqlState, Statement, ToSql,
-    TransactionStatus, Type, types,
+    ChannelBinding, DbError, FromSql, Row, SimpleQueryMessage, SimpleQueryRow, SqlState, SslMode,
+    SslNegotiation, SslRootCert, Statement, ToSql, TransactionStatus, Type, rustls, types,
 };

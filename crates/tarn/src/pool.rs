@@ -5,11 +5,15 @@
 //! graceful shutdown, and puts `tracing` spans around acquires.
 
 use std::ops::{Deref, DerefMut};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
 use tarn_pool::{PoolEvent, Stats, Status};
-use tarn_wire::{Params, Row, SimpleQueryMessage, ToStatement};
+use tarn_wire::{
+    ChannelBinding, Params, Row, SimpleQueryMessage, SslMode, SslNegotiation, SslRootCert,
+    ToStatement,
+};
 use tracing::Instrument;
 
 use crate::config::{Config, ConfigError, parse_host};
@@ -192,6 +196,41 @@ impl Builder {
         /// turns them off whatever this says.
         named_statements: bool => |c, v| c.named_statements = v
     );
+    setter!(
+        /// libpq's `sslmode`: whether TLS is used and what is verified. Default `prefer` (TLS
+        /// when the server offers it), as in libpq. See docs/config.md for the table.
+        ssl_mode: SslMode => |c, v| c.ssl_mode = v
+    );
+    setter!(
+        /// Trusted root certificates for `verify-ca` / `verify-full` (a PEM file, or
+        /// [`SslRootCert::System`]); with one set, `require` verifies the chain too.
+        ssl_root_cert: SslRootCert => |c, v| c.ssl_root_cert = Some(v)
+    );
+    setter!(
+        /// libpq's `channel_binding`: `Require` authenticates only with SCRAM-SHA-256-PLUS
+        /// bound to the TLS channel. Default `Prefer`.
+        channel_binding: ChannelBinding => |c, v| c.channel_binding = v
+    );
+    setter!(
+        /// libpq's `sslnegotiation`: `Direct` starts TLS without `SSLRequest` (PostgreSQL 17
+        /// and later; needs `sslmode` require or stricter). Default `Postgres`.
+        ssl_negotiation: SslNegotiation => |c, v| c.ssl_negotiation = v
+    );
+    setter!(
+        /// A rustls configuration of your own (roots, verifier, client certificate), used
+        /// instead of the one tarn builds from the settings; `ssl_mode` still decides whether
+        /// TLS is used.
+        tls_config: Arc<tarn_wire::rustls::ClientConfig> => |c, v| c.tls_config = Some(v)
+    );
+
+    /// The client certificate (PEM, with its chain) and its unencrypted private key (PEM:
+    /// PKCS#8, PKCS#1 or SEC1), for servers that ask for one (libpq's `sslcert`, `sslkey`).
+    pub fn ssl_client_cert(mut self, cert: impl Into<PathBuf>, key: impl Into<PathBuf>) -> Self {
+        self.config.ssl_cert = Some(cert.into());
+        self.config.ssl_key = Some(key.into());
+        self
+    }
+
     setter!(
         /// Transaction-pooler mode, for PgBouncer (or another pooler) in
         /// `pool_mode=transaction`, where consecutive requests may run on different server

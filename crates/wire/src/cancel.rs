@@ -17,12 +17,32 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::error::Error;
 
-/// Where the connection's server is, as actually connected.
+/// Where the connection's server is, as actually connected. A connection that used TLS is
+/// cancelled over TLS too (as libpq does): the cancel key must not cross the network in clear
+/// when the session did not.
 #[derive(Debug, Clone)]
 pub(crate) enum CancelTarget {
-    Tcp(SocketAddr),
+    Tcp(SocketAddr, Option<TlsTarget>),
     #[cfg(unix)]
     Unix(PathBuf),
+}
+
+/// How the cancel connection negotiates TLS: the same rustls configuration and server name as
+/// the connection it cancels.
+#[derive(Clone)]
+pub(crate) struct TlsTarget {
+    pub(crate) config: std::sync::Arc<rustls::ClientConfig>,
+    pub(crate) name: rustls::pki_types::ServerName<'static>,
+    pub(crate) direct: bool,
+}
+
+impl fmt::Debug for TlsTarget {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TlsTarget")
+            .field("name", &self.name)
+            .field("direct", &self.direct)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Sends `CancelRequest` for one connection. `Clone + Send + Sync`; does not borrow the
@@ -84,12 +104,21 @@ impl CancelToken {
         let mut buf = BytesMut::with_capacity(16);
         frontend::cancel_request(self.process_id, self.secret_key, &mut buf);
         match &self.target {
-            CancelTarget::Tcp(addr) => {
-                let mut stream = tokio::net::TcpStream::connect(addr)
+            CancelTarget::Tcp(addr, tls) => {
+                let stream = tokio::net::TcpStream::connect(addr)
                     .await
                     .map_err(Error::io)?;
                 stream.set_nodelay(true).map_err(Error::io)?;
-                deliver(&mut stream, &buf).await
+                match tls {
+                    None => {
+                        let mut stream = stream;
+                        deliver(&mut stream, &buf).await
+                    }
+                    Some(tls) => {
+                        let mut stream = crate::connect::start_tls(stream, tls).await?;
+                        deliver(&mut stream, &buf).await
+                    }
+                }
             }
             #[cfg(unix)]
             CancelTarget::Unix(path) => {
@@ -109,13 +138,22 @@ where
     S: AsyncReadExt + AsyncWriteExt + Unpin,
 {
     stream.write_all(request).await.map_err(Error::io)?;
+    stream.flush().await.map_err(Error::io)?;
     let mut sink = [0u8; 64];
     loop {
         match stream.read(&mut sink).await {
             Ok(0) => return Ok(()),
             Ok(_) => {}
-            // A reset after the request was written still means it was delivered.
-            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => return Ok(()),
+            // A reset after the request was written still means it was delivered; so does a
+            // TLS session the server closed without close_notify (it never sends one here).
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::ConnectionReset | std::io::ErrorKind::UnexpectedEof
+                ) =>
+            {
+                return Ok(());
+            }
             Err(e) => return Err(Error::io(e)),
         }
     }

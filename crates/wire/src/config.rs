@@ -10,6 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::error::DbError;
+use crate::tls::{ChannelBinding, SslMode, SslNegotiation, SslRootCert, TlsSettings};
 
 /// A callback for server notices (`NoticeResponse`: `NOTICE`, `WARNING`, ...).
 pub type NoticeCallback = Arc<dyn Fn(&DbError) + Send + Sync>;
@@ -158,6 +159,7 @@ pub struct Config {
     pub(crate) auth_policy: AuthPolicy,
     pub(crate) max_scram_iterations: u32,
     pub(crate) notice_callback: Option<NoticeCallback>,
+    pub(crate) tls: TlsSettings,
 }
 
 impl Default for Config {
@@ -169,7 +171,8 @@ impl Default for Config {
 impl Config {
     /// Defaults: no host (connect fails until one is set), port 5432, connect timeout 10 s,
     /// no keepalive, 64 MiB message limit, 256 cached statements, named statements on,
-    /// every auth method allowed.
+    /// every auth method allowed, `sslmode=prefer` and `channel_binding=prefer` (libpq's
+    /// defaults).
     pub fn new() -> Config {
         Config {
             hosts: Vec::new(),
@@ -187,6 +190,7 @@ impl Config {
             auth_policy: AuthPolicy::any(),
             max_scram_iterations: DEFAULT_MAX_SCRAM_ITERATIONS,
             notice_callback: None,
+            tls: TlsSettings::default(),
         }
     }
 
@@ -363,6 +367,66 @@ impl Config {
         self
     }
 
+    /// libpq's `sslmode` (default [`SslMode::Prefer`]); see [`SslMode`] for what each checks.
+    pub fn ssl_mode(&mut self, mode: SslMode) -> &mut Config {
+        self.tls.mode = mode;
+        self.tls.changed();
+        self
+    }
+
+    /// The `sslmode`.
+    pub fn get_ssl_mode(&self) -> SslMode {
+        self.tls.mode
+    }
+
+    /// The trusted roots for `verify-ca` / `verify-full` (libpq's `sslrootcert`); setting one
+    /// also makes `require` verify the chain, as in libpq. Read when the first connection is
+    /// made; a changed file needs a new `Config`.
+    pub fn ssl_root_cert(&mut self, root: SslRootCert) -> &mut Config {
+        self.tls.root_cert = Some(root);
+        self.tls.changed();
+        self
+    }
+
+    /// The client certificate (PEM, with its chain) and private key (PEM: PKCS#8, PKCS#1 or
+    /// SEC1, unencrypted) presented when the server asks (libpq's `sslcert` and `sslkey`).
+    pub fn ssl_client_cert(
+        &mut self,
+        cert: impl AsRef<Path>,
+        key: impl AsRef<Path>,
+    ) -> &mut Config {
+        self.tls.client_cert = Some(cert.as_ref().to_path_buf());
+        self.tls.client_key = Some(key.as_ref().to_path_buf());
+        self.tls.changed();
+        self
+    }
+
+    /// libpq's `channel_binding` (default [`ChannelBinding::Prefer`]).
+    pub fn channel_binding(&mut self, binding: ChannelBinding) -> &mut Config {
+        self.tls.channel_binding = binding;
+        self
+    }
+
+    /// The `channel_binding` setting.
+    pub fn get_channel_binding(&self) -> ChannelBinding {
+        self.tls.channel_binding
+    }
+
+    /// libpq's `sslnegotiation` (default [`SslNegotiation::Postgres`]).
+    pub fn ssl_negotiation(&mut self, negotiation: SslNegotiation) -> &mut Config {
+        self.tls.negotiation = negotiation;
+        self
+    }
+
+    /// A rustls configuration of the caller's (its roots, verifier and client certificate),
+    /// used instead of the one built from `ssl_root_cert` and `ssl_client_cert`. The
+    /// `sslmode` still decides whether TLS is used at all.
+    pub fn tls_config(&mut self, config: std::sync::Arc<rustls::ClientConfig>) -> &mut Config {
+        self.tls.custom = Some(config);
+        self.tls.changed();
+        self
+    }
+
     /// Called with every notice the server sends. Without a callback notices go to
     /// `tracing` (`WARNING` at warn level, others at info).
     pub fn notice_callback(&mut self, callback: NoticeCallback) -> &mut Config {
@@ -388,6 +452,7 @@ impl fmt::Debug for Config {
             .field("named_statements", &self.named_statements)
             .field("auth_policy", &self.auth_policy)
             .field("max_scram_iterations", &self.max_scram_iterations)
+            .field("tls", &self.tls)
             .field(
                 "notice_callback",
                 &self.notice_callback.as_ref().map(|_| "<fn>"),

@@ -23,17 +23,22 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use fallible_iterator::FallibleIterator;
 use postgres_protocol::authentication::md5_hash;
-use postgres_protocol::authentication::sasl::{ChannelBinding, SCRAM_SHA_256, ScramSha256};
+use postgres_protocol::authentication::sasl::{
+    ChannelBinding as SaslBinding, SCRAM_SHA_256, SCRAM_SHA_256_PLUS, ScramSha256,
+};
 use postgres_protocol::message::backend::Message;
 use postgres_protocol::message::frontend;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
+use tokio_rustls::client::TlsStream;
 
-use crate::cancel::CancelTarget;
+use crate::cancel::{CancelTarget, TlsTarget};
 use crate::config::{AuthMethod, Config, Host};
 use crate::connection::{Connection, TransactionStatus};
 use crate::error::Error;
 use crate::io::{Framed, Stream};
 use crate::statement::StatementCache;
+use crate::tls::{ChannelBinding as BindingMode, SslMode, SslNegotiation};
 
 static NEXT_CONNECTION_ID: AtomicU64 = AtomicU64::new(1);
 
@@ -119,7 +124,69 @@ async fn connect_any(config: &Config) -> Result<Connection, Error> {
     Err(last_error.unwrap_or_else(|| Error::config("no host configured")))
 }
 
+/// How one connect attempt uses TLS.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum TlsPlan {
+    /// Plain TCP (or a unix socket).
+    Off,
+    /// TLS if the server offers it, plain if it says no.
+    IfOffered,
+    /// TLS or fail.
+    Required,
+}
+
+/// Connects to one host, with libpq's retries between plain and TLS: `allow` tries plain and
+/// retries with TLS if the server refuses the plain connection; `prefer` tries TLS (when
+/// offered) and retries plain if the server refuses the TLS connection or the handshake
+/// fails. Stricter modes never fall back.
 async fn connect_host(config: &Config, host: &Host) -> Result<Connection, Error> {
+    if !matches!(host, Host::Tcp(_)) {
+        return attempt(config, host, TlsPlan::Off)
+            .await
+            .map_err(|e| e.error);
+    }
+    if config.tls.mode != SslMode::Disable {
+        // Unusable TLS settings (no root certificate for verify-full, an unreadable key) fail
+        // here, before any socket is opened.
+        config.tls.build()?;
+    }
+    let plain = |e: Failed| e.error;
+    match config.tls.mode {
+        SslMode::Disable => attempt(config, host, TlsPlan::Off).await.map_err(plain),
+        SslMode::Allow => match attempt(config, host, TlsPlan::Off).await {
+            Err(e) if e.error.is_db() => attempt(config, host, TlsPlan::Required)
+                .await
+                .map_err(plain),
+            other => other.map_err(plain),
+        },
+        SslMode::Prefer => match attempt(config, host, TlsPlan::IfOffered).await {
+            Err(e) if e.error.is_tls() || (e.error.is_db() && e.tls) => {
+                attempt(config, host, TlsPlan::Off).await.map_err(plain)
+            }
+            other => other.map_err(plain),
+        },
+        SslMode::Require | SslMode::VerifyCa | SslMode::VerifyFull => {
+            attempt(config, host, TlsPlan::Required)
+                .await
+                .map_err(plain)
+        }
+    }
+}
+
+/// A failed attempt, and whether it had got as far as TLS (`prefer` retries plain then).
+struct Failed {
+    error: Error,
+    tls: bool,
+}
+
+impl From<Error> for Failed {
+    fn from(error: Error) -> Failed {
+        Failed { error, tls: false }
+    }
+}
+
+/// One connect attempt: socket, TLS per `plan`, startup and authentication.
+async fn attempt(config: &Config, host: &Host, plan: TlsPlan) -> Result<Connection, Failed> {
     let (stream, target) = match host {
         Host::Tcp(name) => {
             let addrs = tokio::net::lookup_host((name.as_str(), config.port))
@@ -140,7 +207,8 @@ async fn connect_host(config: &Config, host: &Host) -> Result<Connection, Error>
                 return Err(match last_error {
                     Some(e) => Error::io(e),
                     None => Error::config(format!("host {name} resolved to no address")),
-                });
+                }
+                .into());
             };
             stream.set_nodelay(true).map_err(Error::io)?;
             if let Some(idle) = config.keepalive {
@@ -149,7 +217,24 @@ async fn connect_host(config: &Config, host: &Host) -> Result<Connection, Error>
                     .set_tcp_keepalive(&keepalive)
                     .map_err(Error::io)?;
             }
-            (Stream::Tcp(stream), CancelTarget::Tcp(addr))
+            if plan == TlsPlan::Off {
+                (Stream::Tcp(stream), CancelTarget::Tcp(addr, None))
+            } else {
+                let built = config.tls.build()?;
+                let target = TlsTarget {
+                    config: built.config,
+                    name: crate::tls::server_name(name)?,
+                    direct: config.tls.negotiation == SslNegotiation::Direct,
+                };
+                match negotiate(stream, &target, plan, built.effective).await? {
+                    Negotiated::Tls(tls) => {
+                        (Stream::Tls(tls), CancelTarget::Tcp(addr, Some(target)))
+                    }
+                    Negotiated::Plain(stream) => {
+                        (Stream::Tcp(stream), CancelTarget::Tcp(addr, None))
+                    }
+                }
+            }
         }
         #[cfg(unix)]
         Host::Unix(dir) => {
@@ -161,9 +246,7 @@ async fn connect_host(config: &Config, host: &Host) -> Result<Connection, Error>
         }
         #[cfg(not(unix))]
         Host::Unix(_) => {
-            return Err(Error::config(
-                "unix sockets are not supported on this platform",
-            ));
+            return Err(Error::config("unix sockets are not supported on this platform").into());
         }
     };
 
@@ -186,8 +269,11 @@ async fn connect_host(config: &Config, host: &Host) -> Result<Connection, Error>
         cancel_target: target,
         connect_timeout: config.connect_timeout,
     };
-    startup(&mut connection, config).await?;
-    Ok(connection)
+    let tls = connection.framed.tls_session().is_some();
+    match startup(&mut connection, config).await {
+        Ok(()) => Ok(connection),
+        Err(error) => Err(Failed { error, tls }),
+    }
 }
 
 async fn startup(conn: &mut Connection, config: &Config) -> Result<(), Error> {
@@ -247,10 +333,13 @@ async fn startup(conn: &mut Connection, config: &Config) -> Result<(), Error> {
 /// Runs the authentication exchange up to `AuthenticationOk`.
 async fn authenticate(conn: &mut Connection, config: &Config) -> Result<(), Error> {
     let policy = config.auth_policy;
+    let binding = config.tls.channel_binding;
     let user = config.user.as_deref().unwrap_or_default();
     // Set once the method's exchange is complete, so an early AuthenticationOk (trust) is
     // recognised and checked against the policy, and a SCRAM exchange cannot be skipped.
     let mut method_done = false;
+    // Set once a SCRAM exchange bound to the TLS channel has completed.
+    let mut bound = false;
     loop {
         match conn.recv().await? {
             Message::AuthenticationOk => {
@@ -260,14 +349,22 @@ async fn authenticate(conn: &mut Connection, config: &Config) -> Result<(), Erro
                         "the server accepted the connection without authentication, which the auth policy refuses",
                     ));
                 }
+                if binding == BindingMode::Require && !bound {
+                    conn.broken = true;
+                    return Err(Error::auth(
+                        "channel_binding=require, but the server authenticated the client without channel binding",
+                    ));
+                }
                 return Ok(());
             }
             Message::AuthenticationCleartextPassword => {
+                refuse_unbound(conn, binding, "cleartext password")?;
                 let password = password_for(conn, config, AuthMethod::Cleartext)?;
                 send_password(conn, &password).await?;
                 method_done = true;
             }
             Message::AuthenticationMd5Password(body) => {
+                refuse_unbound(conn, binding, "md5")?;
                 let password = password_for(conn, config, AuthMethod::Md5)?;
                 let hash = md5_hash(user.as_bytes(), &password, body.salt());
                 send_password(conn, hash.as_bytes()).await?;
@@ -275,21 +372,49 @@ async fn authenticate(conn: &mut Connection, config: &Config) -> Result<(), Erro
             }
             Message::AuthenticationSasl(body) => {
                 let mut mechanisms = body.mechanisms();
-                let mut scram = false;
+                let (mut scram, mut plus) = (false, false);
                 loop {
                     match mechanisms.next() {
                         Ok(Some(m)) if m == SCRAM_SHA_256 => scram = true,
+                        Ok(Some(m)) if m == SCRAM_SHA_256_PLUS => plus = true,
                         Ok(Some(_)) => {}
                         Ok(None) => break,
                         Err(_) => return Err(conn.protocol_error("malformed SASL mechanism list")),
                     }
                 }
-                if !scram {
-                    conn.broken = true;
-                    return Err(Error::auth("the server offers no supported SASL mechanism"));
-                }
+                // Channel binding data: the hash of the server's certificate, over TLS only.
+                let end_point = conn
+                    .framed
+                    .tls_session()
+                    .and_then(|tls| tls.peer_certificates())
+                    .and_then(|certs| certs.first())
+                    .and_then(|cert| crate::tls::tls_server_end_point(cert));
+                let tls = conn.framed.tls_session().is_some();
+                let (mechanism, channel) = match (binding, plus, end_point) {
+                    (BindingMode::Prefer | BindingMode::Require, true, Some(data)) => {
+                        (SCRAM_SHA_256_PLUS, SaslBinding::tls_server_end_point(data))
+                    }
+                    (BindingMode::Require, _, _) => {
+                        conn.broken = true;
+                        return Err(Error::auth(if tls {
+                            "channel_binding=require, but the server does not offer SCRAM-SHA-256-PLUS"
+                        } else {
+                            "channel_binding=require needs TLS, and this connection is not TLS"
+                        }));
+                    }
+                    // The client could bind but the server did not offer it ("y").
+                    (BindingMode::Prefer, _, _) if tls && scram => {
+                        (SCRAM_SHA_256, SaslBinding::unrequested())
+                    }
+                    _ if scram => (SCRAM_SHA_256, SaslBinding::unsupported()),
+                    _ => {
+                        conn.broken = true;
+                        return Err(Error::auth("the server offers no supported SASL mechanism"));
+                    }
+                };
                 let password = password_for(conn, config, AuthMethod::ScramSha256)?;
-                scram_exchange(conn, config, &password).await?;
+                scram_exchange(conn, config, &password, mechanism, channel).await?;
+                bound = mechanism == SCRAM_SHA_256_PLUS;
                 method_done = true;
             }
             Message::ErrorResponse(body) => {
@@ -310,6 +435,18 @@ async fn authenticate(conn: &mut Connection, config: &Config) -> Result<(), Erro
             _ => return Err(conn.protocol_error("unexpected message during authentication")),
         }
     }
+}
+
+/// With `channel_binding=require`, a password method without binding is refused before any
+/// password material is sent.
+fn refuse_unbound(conn: &mut Connection, binding: BindingMode, method: &str) -> Result<(), Error> {
+    if binding == BindingMode::Require {
+        conn.broken = true;
+        return Err(Error::auth(format!(
+            "channel_binding=require, but the server asks for {method} authentication, which has no channel binding"
+        )));
+    }
+    Ok(())
 }
 
 /// The password for `method`, after checking the policy allows it.
@@ -338,15 +475,17 @@ async fn send_password(conn: &mut Connection, password: &[u8]) -> Result<(), Err
     conn.flush().await
 }
 
-/// SCRAM-SHA-256 without channel binding (no TLS): client-first, server-first,
+/// SCRAM-SHA-256 (or -PLUS, bound to the TLS channel): client-first, server-first,
 /// client-final, server-final.
 async fn scram_exchange(
     conn: &mut Connection,
     config: &Config,
     password: &[u8],
+    mechanism: &str,
+    channel: SaslBinding,
 ) -> Result<(), Error> {
-    let mut scram = ScramSha256::new(password, ChannelBinding::unsupported());
-    frontend::sasl_initial_response(SCRAM_SHA_256, scram.message(), &mut conn.framed.write_buf)
+    let mut scram = ScramSha256::new(password, channel);
+    frontend::sasl_initial_response(mechanism, scram.message(), &mut conn.framed.write_buf)
         .map_err(Error::encode)?;
     conn.flush().await?;
 
@@ -380,6 +519,95 @@ async fn scram_exchange(
         }
         _ => Err(conn.protocol_error("expected SASL final")),
     }
+}
+
+/// What the server agreed to after `SSLRequest`.
+enum Negotiated {
+    Tls(Box<TlsStream<TcpStream>>),
+    Plain(TcpStream),
+}
+
+/// Asks for TLS (`SSLRequest`, or nothing with direct negotiation) and runs the handshake.
+/// `N` is a plain connection if the plan allows it and an error otherwise.
+async fn negotiate(
+    mut tcp: TcpStream,
+    target: &TlsTarget,
+    plan: TlsPlan,
+    mode: SslMode,
+) -> Result<Negotiated, Error> {
+    if !target.direct {
+        match ssl_request(&mut tcp).await? {
+            true => {}
+            false if plan == TlsPlan::IfOffered => return Ok(Negotiated::Plain(tcp)),
+            false => {
+                return Err(Error::tls(format!(
+                    "the server does not support TLS, which sslmode={mode} requires"
+                )));
+            }
+        }
+    }
+    handshake(tcp, target, mode).await.map(Negotiated::Tls)
+}
+
+/// Sends `SSLRequest` and reads the one-byte answer: true for `S`, false for `N`.
+///
+/// After `S`, nothing may already be waiting: bytes the server (or a man in the middle) sent
+/// before the handshake would otherwise be read as if they had come over TLS.
+async fn ssl_request(tcp: &mut TcpStream) -> Result<bool, Error> {
+    let mut request = bytes::BytesMut::with_capacity(8);
+    frontend::ssl_request(&mut request);
+    tcp.write_all(&request).await.map_err(Error::io)?;
+    let mut answer = [0u8; 1];
+    tcp.read_exact(&mut answer).await.map_err(Error::io)?;
+    match answer[0] {
+        b'S' => {
+            let mut extra = [0u8; 1];
+            match tcp.try_read(&mut extra) {
+                Ok(0) => Err(Error::closed(
+                    "the server closed the connection after accepting TLS",
+                )),
+                Ok(_) => Err(Error::protocol(
+                    "the server sent data after accepting TLS but before the handshake; \
+                     refused (it could be taken as if it came over TLS)",
+                )),
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => Ok(true),
+                Err(e) => Err(Error::io(e)),
+            }
+        }
+        b'N' => Ok(false),
+        b'E' => Err(Error::protocol(
+            "the server answered SSLRequest with an error (a server too old for TLS negotiation)",
+        )),
+        other => Err(Error::protocol(format!(
+            "unexpected answer {:?} to SSLRequest",
+            char::from(other)
+        ))),
+    }
+}
+
+/// The TLS handshake and certificate checks; nothing else is sent before they pass.
+async fn handshake(
+    tcp: TcpStream,
+    target: &TlsTarget,
+    mode: SslMode,
+) -> Result<Box<TlsStream<TcpStream>>, Error> {
+    tokio_rustls::TlsConnector::from(target.config.clone())
+        .connect(target.name.clone(), tcp)
+        .await
+        .map(Box::new)
+        .map_err(|e| Error::tls_cause(format!("TLS handshake failed (sslmode={mode})"), e))
+}
+
+/// TLS for a cancel request: the same negotiation as the connection it cancels, which used
+/// TLS, so `N` is an error.
+pub(crate) async fn start_tls(
+    mut tcp: TcpStream,
+    target: &TlsTarget,
+) -> Result<TlsStream<TcpStream>, Error> {
+    if !target.direct && !ssl_request(&mut tcp).await? {
+        return Err(Error::tls("the server refused TLS for the cancel request"));
+    }
+    handshake(tcp, target, SslMode::Require).await.map(|b| *b)
 }
 
 /// Reads `i=` from a SCRAM server-first message and refuses counts above `max`.

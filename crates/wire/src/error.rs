@@ -340,6 +340,9 @@ enum Kind {
     Encode,
     /// The server started a protocol feature this client does not support (COPY TO STDOUT).
     Unsupported,
+    /// TLS could not be set up: the server does not offer it, the handshake or a certificate
+    /// check failed, or the TLS settings are unusable.
+    Tls,
 }
 
 struct Inner {
@@ -453,6 +456,14 @@ impl Error {
         )
     }
 
+    pub(crate) fn tls(message: impl Into<String>) -> Error {
+        Error::new(Kind::Tls, Some(message.into()), None)
+    }
+
+    pub(crate) fn tls_cause(message: impl Into<String>, cause: std::io::Error) -> Error {
+        Error::new(Kind::Tls, Some(message.into()), Some(Box::new(cause)))
+    }
+
     pub(crate) fn copy_out_unsupported() -> Error {
         Error::new(
             Kind::Unsupported,
@@ -531,6 +542,13 @@ impl Error {
         matches!(self.0.kind, Kind::Auth)
     }
 
+    /// True if TLS could not be set up: the server does not offer it with an `sslmode` that
+    /// requires it, the handshake failed, a certificate check failed (unknown CA, name
+    /// mismatch, expired), or the TLS files are unusable.
+    pub fn is_tls(&self) -> bool {
+        matches!(self.0.kind, Kind::Tls)
+    }
+
     /// True if the configuration is unusable (no host, a NUL byte in a value, ...).
     pub fn is_config(&self) -> bool {
         matches!(self.0.kind, Kind::Config)
@@ -586,6 +604,7 @@ impl fmt::Display for Error {
             Kind::ForeignStatement => f.write_str("foreign statement")?,
             Kind::Encode => f.write_str("error encoding the request")?,
             Kind::Unsupported => f.write_str("unsupported")?,
+            Kind::Tls => f.write_str("TLS error")?,
         }
         if let Some(host) = &self.0.host {
             write!(f, " (connecting to {host})")?;

@@ -17,7 +17,10 @@ use std::io;
 
 use bytes::{Buf, BytesMut};
 use postgres_protocol::message::backend::Message;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use std::pin::Pin;
+use std::task::{Context, Poll, Waker};
+
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt, ReadBuf};
 use tokio::net::TcpStream;
 #[cfg(unix)]
 use tokio::net::UnixStream;
@@ -31,12 +34,14 @@ const READ_CHUNK: usize = 8 * 1024;
 /// Buffers that grew beyond this for one large message are replaced once empty.
 const RETAIN_LIMIT: usize = 1024 * 1024;
 
-/// A connected socket of either family.
+/// A connected socket of either family, or TLS over TCP.
 #[derive(Debug)]
 pub(crate) enum Stream {
     Tcp(TcpStream),
     #[cfg(unix)]
     Unix(UnixStream),
+    /// Boxed: a TLS session is large and every other variant is a few words.
+    Tls(Box<tokio_rustls::client::TlsStream<TcpStream>>),
 }
 
 impl Stream {
@@ -45,6 +50,7 @@ impl Stream {
             Stream::Tcp(s) => s.read_buf(buf).await,
             #[cfg(unix)]
             Stream::Unix(s) => s.read_buf(buf).await,
+            Stream::Tls(s) => s.read_buf(buf).await,
         }
     }
 
@@ -53,6 +59,14 @@ impl Stream {
             Stream::Tcp(s) => s.write_buf(buf).await,
             #[cfg(unix)]
             Stream::Unix(s) => s.write_buf(buf).await,
+            Stream::Tls(s) => {
+                let n = s.write_buf(buf).await?;
+                // rustls buffers what it encrypts; a request must reach the server now.
+                if !buf.has_remaining() {
+                    s.flush().await?;
+                }
+                Ok(n)
+            }
         }
     }
 
@@ -63,6 +77,22 @@ impl Stream {
             Stream::Tcp(s) => s.try_read_buf(buf),
             #[cfg(unix)]
             Stream::Unix(s) => s.try_read_buf(buf),
+            Stream::Tls(s) => {
+                // TLS has no non-blocking read of its own: poll once with a waker that does
+                // nothing. Pending means nothing has arrived; a later real read registers a
+                // real waker.
+                let mut chunk = [0u8; 4096];
+                let mut read = ReadBuf::new(&mut chunk);
+                let mut cx = Context::from_waker(Waker::noop());
+                match Pin::new(&mut **s).poll_read(&mut cx, &mut read) {
+                    Poll::Ready(Ok(())) => {
+                        buf.extend_from_slice(read.filled());
+                        Ok(read.filled().len())
+                    }
+                    Poll::Ready(Err(e)) => Err(e),
+                    Poll::Pending => Err(io::ErrorKind::WouldBlock.into()),
+                }
+            }
         }
     }
 
@@ -71,6 +101,7 @@ impl Stream {
             Stream::Tcp(s) => s.shutdown().await,
             #[cfg(unix)]
             Stream::Unix(s) => s.shutdown().await,
+            Stream::Tls(s) => s.shutdown().await,
         }
     }
 }
@@ -85,6 +116,14 @@ pub(crate) struct Framed {
 }
 
 impl Framed {
+    /// The TLS session, if the stream is TLS (for channel binding).
+    pub(crate) fn tls_session(&self) -> Option<&rustls::ClientConnection> {
+        match &self.stream {
+            Stream::Tls(s) => Some(s.get_ref().1),
+            _ => None,
+        }
+    }
+
     pub(crate) fn new(stream: Stream, max_message_size: usize) -> Framed {
         Framed {
             stream,

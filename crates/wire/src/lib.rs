@@ -19,8 +19,8 @@
 //! # }
 //! ```
 //!
-//! Module map: `config` (settings), `connect` (startup and authentication), `io` (socket and
-//! framing), `connection` (state, drain, close), `query` (simple and extended protocol),
+//! Module map: `config` (settings), `connect` (startup and authentication), `tls` (sslmode,
+//! certificates, channel binding), `io` (socket and framing), `connection` (state, drain, close), `query` (simple and extended protocol),
 //! `statement` (statements and their cache), `row` (rows), `error`, `cancel`.
 
 mod cancel;
@@ -32,6 +32,7 @@ mod io;
 mod query;
 mod row;
 mod statement;
+mod tls;
 
 pub use cancel::CancelToken;
 pub use config::{
@@ -44,7 +45,10 @@ pub use postgres_types as types;
 pub use postgres_types::{FromSql, ToSql, Type};
 pub use query::Params;
 pub use row::{Row, RowIndex, SimpleColumn, SimpleQueryMessage, SimpleQueryRow, SimpleRowIndex};
+/// The TLS library's types users may need (`rustls::ClientConfig` for [`Config::tls_config`]).
+pub use rustls;
 pub use statement::{Column, Statement, StatementRef, ToStatement};
+pub use tls::{ChannelBinding, SslMode, SslNegotiation, SslRootCert};
 
 #[cfg(test)]
 mod tests {

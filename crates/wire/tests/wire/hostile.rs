@@ -24,11 +24,22 @@ fn handshake() -> Vec<u8> {
     out
 }
 
+/// The `SSLRequest` code (1234.5679), as the body of an 8-byte packet.
+const SSL_REQUEST_CODE: [u8; 4] = [0x04, 0xd2, 0x16, 0x2f];
+
+/// Reads the startup message, answering `N` (no TLS, like a server with `ssl=off`) to an
+/// `SSLRequest` in front of it.
 async fn read_startup(stream: &mut TcpStream) -> Vec<u8> {
-    let len = stream.read_i32().await.unwrap();
-    let mut body = vec![0; len as usize - 4];
-    stream.read_exact(&mut body).await.unwrap();
-    body
+    loop {
+        let len = stream.read_i32().await.unwrap();
+        let mut body = vec![0; len as usize - 4];
+        stream.read_exact(&mut body).await.unwrap();
+        if body == SSL_REQUEST_CODE {
+            stream.write_all(b"N").await.unwrap();
+            continue;
+        }
+        return body;
+    }
 }
 
 async fn read_message(stream: &mut TcpStream) -> Option<(u8, Vec<u8>)> {
@@ -351,4 +362,96 @@ async fn scram_server_signature_is_verified_before_accepting_ok() {
     assert!(Connection::connect(&config).await.unwrap_err().is_auth());
     let config = scram_server("garbage").await;
     assert!(Connection::connect(&config).await.unwrap_err().is_auth());
+}
+
+#[tokio::test]
+async fn bytes_sent_before_the_tls_handshake_are_refused() {
+    // The server (or a man in the middle) accepts TLS and appends bytes in the same write:
+    // they would be taken as if they had come over TLS (the CVE-2021-23222 class of bug).
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let server = tokio::spawn(async move {
+        let (mut stream, _) = listener.accept().await.unwrap();
+        let mut request = [0u8; 8];
+        stream.read_exact(&mut request).await.unwrap();
+        assert_eq!(request[4..], SSL_REQUEST_CODE);
+        let mut injected = b"S".to_vec();
+        injected.extend(handshake());
+        stream.write_all(&injected).await.unwrap();
+        // Whatever the client does next, it must not be a startup message in clear.
+        let mut rest = Vec::new();
+        let _ = tokio::time::timeout(Duration::from_secs(2), stream.read_to_end(&mut rest)).await;
+        rest
+    });
+    let mut config = Config::new();
+    config
+        .host("127.0.0.1")
+        .port(port)
+        .user("fake")
+        .password("fake-secret")
+        .ssl_mode(tarn_wire::SslMode::Require)
+        .connect_timeout(Duration::from_secs(5));
+    let error = Connection::connect(&config).await.unwrap_err();
+    assert!(error.is_protocol(), "{error}");
+    assert!(
+        error.to_string().contains("before the handshake"),
+        "{error}"
+    );
+    let sent = server.await.unwrap();
+    assert!(
+        sent.is_empty(),
+        "the client sent {} bytes after the injection",
+        sent.len()
+    );
+}
+
+#[tokio::test]
+async fn no_tls_with_require_fails_and_never_falls_back_to_plain() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let server = tokio::spawn(async move {
+        let (mut stream, _) = listener.accept().await.unwrap();
+        let mut request = [0u8; 8];
+        stream.read_exact(&mut request).await.unwrap();
+        stream.write_all(b"N").await.unwrap();
+        let mut rest = Vec::new();
+        let _ = tokio::time::timeout(Duration::from_secs(2), stream.read_to_end(&mut rest)).await;
+        rest
+    });
+    let mut config = Config::new();
+    config
+        .host("127.0.0.1")
+        .port(port)
+        .user("fake")
+        .password("fake-secret")
+        .ssl_mode(tarn_wire::SslMode::Require)
+        .connect_timeout(Duration::from_secs(5));
+    let error = Connection::connect(&config).await.unwrap_err();
+    assert!(error.is_tls(), "{error}");
+    assert!(
+        error.to_string().contains("does not support TLS"),
+        "{error}"
+    );
+    assert!(error.to_string().contains("sslmode=require"), "{error}");
+    assert!(
+        server.await.unwrap().is_empty(),
+        "nothing may follow a refused SSLRequest"
+    );
+}
+
+#[tokio::test]
+async fn verify_modes_without_a_root_certificate_fail_before_connecting() {
+    // Nothing listens on this port: the error must come from the settings, not a socket.
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    drop(listener);
+    let mut config = Config::new();
+    config
+        .host("127.0.0.1")
+        .port(port)
+        .user("fake")
+        .ssl_mode(tarn_wire::SslMode::VerifyFull);
+    let error = Connection::connect(&config).await.unwrap_err();
+    assert!(error.is_tls(), "{error}");
+    assert!(error.to_string().contains("sslrootcert"), "{error}");
 }
