@@ -18,10 +18,11 @@
 //! What that costs in accuracy, and in which direction:
 //! - an idle stamp can be up to one tick older than the real return time, so a connection may
 //!   be checked slightly *sooner* than `check_after_idle` says, and reaped up to one tick before
-//!   `idle_timeout` (the reaper only runs every maintenance interval, so it was never exact);
+//!   `idle_timeout` (the reaper wakes at the idle deadlines it knew of at its last pass, and
+//!   reaps a connection that went idle since then at a later pass, so it was never exact);
 //! - a checkout can see `now` up to one tick behind, so a connection idle for slightly more than
 //!   `check_after_idle` may skip its check once, and one just past `max_lifetime` may be used
-//!   once more (the maintenance pass retires it with a real reading).
+//!   once more (the background task retires it at its deadline, with a real reading).
 //!
 //! Deadlines are never computed from the coarse reading: a caller that has to wait reads the
 //! real clock, so an acquire never times out early.

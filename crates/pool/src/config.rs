@@ -39,9 +39,12 @@ pub struct Config {
     /// Idle connections unused for this long are closed, down to `min_idle`. `None` keeps them.
     /// Default 10 min.
     pub idle_timeout: Option<Duration>,
-    /// Connections older than this are retired (when idle or when returned). Each connection's
-    /// lifetime is shortened by a random 0 to 2.5 % so connections opened together do not expire
-    /// together. `None` keeps them forever. Default 30 min.
+    /// Connections older than this are retired: an idle one at its own deadline (the
+    /// background task wakes for it), one in use when it comes back, one picked from idle just
+    /// past it on checkout. Each connection's lifetime is shortened by a random amount when it
+    /// is opened, so connections opened together do not expire together: up to 2.5 % of the
+    /// lifetime, and up to at least the shorter of 100 ms and 10 % of it (so short lifetimes
+    /// spread too). `None` keeps them forever. Default 30 min.
     pub max_lifetime: Option<Duration>,
     /// A connection that sat idle longer than this is health-checked ([`Manager::check`]) on
     /// checkout. `Some(Duration::ZERO)` checks every connection that spent any time idle (never
@@ -53,13 +56,40 @@ pub struct Config {
     /// reads the system clock: a connection idle up to one such tick longer than this may skip
     /// its check once.
     pub check_after_idle: Option<Duration>,
+    /// Bound on one health check ([`Manager::check`]). A check that fails or runs out of this
+    /// time closes the connection and the same acquire moves on to the next idle connection or
+    /// a new connect; only when the acquire's own deadline comes first does the caller get a
+    /// [`Phase::Checking`](crate::Phase::Checking) timeout. Keep it well under
+    /// `acquire_timeout` (a ping answers in milliseconds; this bounds what a silent peer, such
+    /// as a half-open TCP connection, costs a caller). Default 5 s.
+    pub check_timeout: Duration,
     /// Most connects in flight at once. Default 2.
     pub max_connecting: usize,
     /// First delay after a failed connect; doubled per consecutive failure, with full jitter.
     /// Default 25 ms.
     pub backoff_base: Duration,
     /// Cap on the delay between failed connects. Default 2 s.
+    ///
+    /// It is also the slow cadence: after a connect error the manager classes as permanent
+    /// ([`ErrorClass::Permanent`](crate::ErrorClass::Permanent)), and while the breaker is
+    /// open (see [`breaker_threshold`](Config::breaker_threshold)), connects are retried every
+    /// half to whole `backoff_max` (random), not on the exponential backoff.
     pub backoff_max: Duration,
+    /// Consecutive failed connects, with no idle connection, after which the pool stops making
+    /// callers wait for connects that keep failing (the breaker opens). `None` turns the breaker
+    /// off. Default 3.
+    ///
+    /// While the breaker is open, a `get` that finds no idle connection and would need a new one
+    /// (the pool is not full of open connections) fails at once with
+    /// [`Error::Unreachable`](crate::Error::Unreachable) while a probe connect is in flight, and
+    /// with [`Error::Connect`](crate::Error::Connect) if the last connect failed with a permanent
+    /// error. Callers already waiting when it opens keep their `acquire_timeout`. One probe
+    /// connect is retried every half to whole [`backoff_max`](Config::backoff_max) while callers
+    /// keep asking; when nobody has asked since its last attempt it stops, and the next caller
+    /// waits (up to its `acquire_timeout`) for a connect of its own, which is the next probe. A
+    /// successful connect closes the breaker. A permanent connect error opens it at once,
+    /// whatever the count. See docs/pool.md.
+    pub breaker_threshold: Option<u32>,
     /// Most callers allowed to wait at once; a `get` beyond it fails at once with
     /// [`Error::QueueFull`](crate::Error::QueueFull). `None` is unbounded. Default `None`.
     pub max_waiters: Option<usize>,
@@ -81,9 +111,11 @@ impl Default for Config {
             idle_timeout: Some(Duration::from_secs(600)),
             max_lifetime: Some(Duration::from_secs(1800)),
             check_after_idle: Some(Duration::from_millis(500)),
+            check_timeout: Duration::from_secs(5),
             max_connecting: 2,
             backoff_base: Duration::from_millis(25),
             backoff_max: Duration::from_secs(2),
+            breaker_threshold: Some(3),
             max_waiters: None,
             queue: QueueMode::Lifo,
             reset_timeout: Duration::from_secs(5),
@@ -110,6 +142,9 @@ impl Config {
         if self.connect_timeout.is_zero() {
             return invalid("connect_timeout", "must be greater than zero");
         }
+        if self.check_timeout.is_zero() {
+            return invalid("check_timeout", "must be greater than zero");
+        }
         if self.reset_timeout.is_zero() {
             return invalid("reset_timeout", "must be greater than zero");
         }
@@ -134,6 +169,12 @@ impl Config {
         if self.backoff_max < self.backoff_base {
             return invalid("backoff_max", "must not be less than backoff_base");
         }
+        if self.breaker_threshold == Some(0) {
+            return invalid(
+                "breaker_threshold",
+                "must be at least 1 (use None to turn the breaker off)",
+            );
+        }
         if self.max_waiters == Some(0) {
             return invalid("max_waiters", "must be at least 1 (use None for unbounded)");
         }
@@ -141,7 +182,9 @@ impl Config {
     }
 
     /// How often the background task runs maintenance on its own: a quarter of the shorter of
-    /// `idle_timeout` and `max_lifetime`, between 10 ms and 30 s.
+    /// `idle_timeout` and `max_lifetime`, between 10 ms and 30 s. Between passes it also wakes
+    /// at the earliest deadline among idle connections (see `State::retire_idle`), so each one
+    /// is retired at its own deadline rather than at the next pass.
     pub(crate) fn maintenance_interval(&self) -> Duration {
         let shortest = match (self.idle_timeout, self.max_lifetime) {
             (Some(a), Some(b)) => a.min(b),
@@ -149,6 +192,14 @@ impl Config {
             (None, None) => Duration::from_secs(120),
         };
         (shortest / 4).clamp(Duration::from_millis(10), Duration::from_secs(30))
+    }
+
+    /// The most a connection's lifetime is shortened by, at random, when it is opened: 2.5 % of
+    /// `lifetime`, and at least the shorter of 100 ms and 10 % of it, so that connections opened
+    /// together with a short lifetime still expire apart.
+    pub(crate) fn lifetime_jitter(lifetime: Duration) -> Duration {
+        let floor = (lifetime / 10).min(Duration::from_millis(100));
+        lifetime.mul_f64(0.025).max(floor)
     }
 
     /// How often the background task refreshes the pool's coarse clock while the pool is in
@@ -238,6 +289,10 @@ impl<M: Manager> Builder<M> {
         check_after_idle: Option<Duration>
     );
     setter!(
+        /// See [`Config::check_timeout`].
+        check_timeout: Duration
+    );
+    setter!(
         /// See [`Config::max_connecting`].
         max_connecting: usize
     );
@@ -248,6 +303,10 @@ impl<M: Manager> Builder<M> {
     setter!(
         /// See [`Config::backoff_max`].
         backoff_max: Duration
+    );
+    setter!(
+        /// See [`Config::breaker_threshold`].
+        breaker_threshold: Option<u32>
     );
     setter!(
         /// See [`Config::max_waiters`].

@@ -1,11 +1,13 @@
 //! Errors: [`Error`] for acquires (generic over the manager's error, saying which phase failed
-//! or timed out), [`ConnectError`] for the last failed connect, [`BuildError`] for settings.
+//! or timed out, or why the pool failed the caller at once), [`ConnectError`] for the last
+//! failed connect (with its [`ErrorClass`]), [`BuildError`] for settings.
 
 use std::error::Error as StdError;
 use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::manager::ErrorClass;
 use crate::stats::Status;
 
 /// The phase an acquire was in when its [`acquire_timeout`](crate::Config::acquire_timeout)
@@ -35,17 +37,43 @@ impl fmt::Display for Phase {
 /// attached to timeouts, so a caller sees why the pool could not grow. The manager's error is
 /// shared in an `Arc` because it need not be `Clone`.
 #[derive(Debug)]
+#[non_exhaustive]
 pub enum ConnectError<E> {
-    /// [`Manager::connect`](crate::Manager::connect) returned this error.
+    /// [`Manager::connect`](crate::Manager::connect) returned this error, which
+    /// [`Manager::error_class`](crate::Manager::error_class) classes as transient.
     Failed(Arc<E>),
+    /// [`Manager::connect`](crate::Manager::connect) returned this error, which
+    /// [`Manager::error_class`](crate::Manager::error_class) classes as permanent: retrying
+    /// cannot fix it until a setting or the server changes.
+    Permanent(Arc<E>),
     /// The connect did not finish within [`connect_timeout`](crate::Config::connect_timeout).
     TimedOut(Duration),
+}
+
+impl<E> ConnectError<E> {
+    /// Whether retrying may help: [`ErrorClass::Permanent`] for [`ConnectError::Permanent`],
+    /// [`ErrorClass::Transient`] otherwise (a connect that timed out is transient).
+    pub fn class(&self) -> ErrorClass {
+        match self {
+            ConnectError::Permanent(_) => ErrorClass::Permanent,
+            ConnectError::Failed(_) | ConnectError::TimedOut(_) => ErrorClass::Transient,
+        }
+    }
+
+    /// The manager's error, unless the connect timed out.
+    pub fn manager_error(&self) -> Option<&E> {
+        match self {
+            ConnectError::Failed(e) | ConnectError::Permanent(e) => Some(e),
+            ConnectError::TimedOut(_) => None,
+        }
+    }
 }
 
 impl<E> Clone for ConnectError<E> {
     fn clone(&self) -> Self {
         match self {
             ConnectError::Failed(e) => ConnectError::Failed(Arc::clone(e)),
+            ConnectError::Permanent(e) => ConnectError::Permanent(Arc::clone(e)),
             ConnectError::TimedOut(d) => ConnectError::TimedOut(*d),
         }
     }
@@ -55,6 +83,7 @@ impl<E: fmt::Display> fmt::Display for ConnectError<E> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             ConnectError::Failed(e) => write!(f, "connect failed: {e}"),
+            ConnectError::Permanent(e) => write!(f, "connect failed (permanent error): {e}"),
             ConnectError::TimedOut(d) => write!(f, "connect timed out after {d:?}"),
         }
     }
@@ -62,10 +91,7 @@ impl<E: fmt::Display> fmt::Display for ConnectError<E> {
 
 impl<E: StdError + 'static> StdError for ConnectError<E> {
     fn source(&self) -> Option<&(dyn StdError + 'static)> {
-        match self {
-            ConnectError::Failed(e) => Some(&**e),
-            ConnectError::TimedOut(_) => None,
-        }
+        self.manager_error().map(|e| e as &(dyn StdError + 'static))
     }
 }
 
@@ -116,6 +142,23 @@ pub enum Error<E> {
     },
     /// [`try_get`](crate::Pool::try_get) found no idle connection.
     Unavailable,
+    /// A connect failed with an error the manager classes as permanent
+    /// ([`ConnectError::Permanent`]), and the caller was failed at once instead of waiting out
+    /// its timeout: it was waiting for that connect, or it arrived while the breaker was open
+    /// after such a failure and found no idle connection. See docs/pool.md, "Error classes".
+    Connect(ConnectError<E>),
+    /// The breaker is open: connects have been failing (see
+    /// [`breaker_threshold`](crate::Config::breaker_threshold)), no connection was idle, and a
+    /// probe connect was already in flight, so the caller was failed at once instead of waiting
+    /// for a connect that would most likely fail too.
+    Unreachable {
+        /// The most recent connect failure.
+        last_connect_error: ConnectError<E>,
+        /// Consecutive failed connects so far.
+        consecutive_failures: u32,
+        /// How long the breaker has been open.
+        open_for: Duration,
+    },
 }
 
 impl<E> Error<E> {
@@ -131,6 +174,10 @@ impl<E> Error<E> {
             Error::QueueFull {
                 last_connect_error, ..
             } => last_connect_error.as_ref(),
+            Error::Connect(e) => Some(e),
+            Error::Unreachable {
+                last_connect_error, ..
+            } => Some(last_connect_error),
             Error::Closed | Error::Unavailable => None,
         }
     }
@@ -155,6 +202,16 @@ impl<E: fmt::Display> fmt::Display for Error<E> {
                 Ok(())
             }
             Error::Unavailable => f.write_str("no idle connection available"),
+            Error::Connect(e) => e.fmt(f),
+            Error::Unreachable {
+                last_connect_error,
+                consecutive_failures,
+                open_for,
+            } => write!(
+                f,
+                "failing fast: no idle connection, and the last {consecutive_failures} connects \
+                 failed (breaker open for {open_for:?}); last {last_connect_error}"
+            ),
         }
     }
 }

@@ -1,8 +1,17 @@
 //! The bookkeeping behind the pool's lock: plain synchronous code, no `.await`, no I/O.
 //!
-//! [`State`] holds the idle connections, the waiter queue and the counts. Every method of
-//! `State` and [`WaiterQueue`] runs with the pool lock held and returns what must happen after the lock is released (a waker to wake, a
-//! connection to close, connects to spawn); the async layer in `pool.rs` does those things.
+//! [`State`] holds the idle connections, the waiter queue, the counts, the connect failure streak
+//! and the breaker. Every method of `State` and [`WaiterQueue`] runs with the pool lock held and
+//! returns what must happen after the lock is released (a waker to wake, a connection to close,
+//! connects to spawn, an event to emit); the async layer in `pool.rs` does those things.
+//!
+//! # Failed connects and the breaker
+//!
+//! [`State::connect_failed`] records a failed connect and decides, in one place, what follows:
+//! which waiters a permanent error fails at once, whether the breaker opens, whether the connect
+//! task retries and how soon. [`State::fail_fast`] decides whether a caller that found nothing
+//! idle is failed at once because the breaker is open, and [`State::connect_succeeded`] closes
+//! it. docs/pool.md states the rules.
 //!
 //! # The waiter queue
 //!
@@ -24,7 +33,8 @@ use std::sync::Arc;
 use std::task::Waker;
 
 use crate::clock::{Clock, Nanos};
-use crate::error::ConnectError;
+use crate::error::{ConnectError, Error};
+use crate::manager::ErrorClass;
 use crate::stats::{RemoveReason, Status};
 
 /// A connection plus the times the pool keeps about it, in pool time (see `clock.rs`).
@@ -58,9 +68,11 @@ impl<C> Live<C> {
 
 /// What a waiter can be handed.
 #[derive(Debug)]
-pub(crate) enum Handoff<C> {
+pub(crate) enum Handoff<C, E> {
     /// A connection, already counted as in use.
     Conn(Live<C>),
+    /// A connect meant to serve this waiter failed with a permanent error.
+    Failed(ConnectError<E>),
     /// The pool closed.
     Closed,
     /// The waiter's deadline passed; the pool's counts just before it was dropped from the
@@ -75,19 +87,19 @@ const NIL: usize = usize::MAX;
 /// fills it while holding the pool lock (the only nesting: pool, then cell), so a waiter that
 /// the queue no longer holds always finds its hand-off here.
 #[derive(Debug)]
-pub(crate) struct HandoffCell<C>(parking_lot::Mutex<CellState<C>>);
+pub(crate) struct HandoffCell<C, E>(parking_lot::Mutex<CellState<C, E>>);
 
 #[derive(Debug)]
-enum CellState<C> {
+enum CellState<C, E> {
     /// Queued: the waker to wake when served.
     Waiting(Option<Waker>),
     /// Served and not collected yet.
-    Served(Handoff<C>),
+    Served(Handoff<C, E>),
     /// Collected, or given up.
     Done,
 }
 
-impl<C> HandoffCell<C> {
+impl<C, E> HandoffCell<C, E> {
     fn new(waker: Waker) -> Self {
         Self(parking_lot::Mutex::new(CellState::Waiting(Some(waker))))
     }
@@ -95,7 +107,7 @@ impl<C> HandoffCell<C> {
     /// Collects the hand-off if there is one; otherwise stores `waker` (unless it already has
     /// an equivalent one) so the server wakes the right task.
     #[inline]
-    pub(crate) fn poll(&self, waker: &Waker) -> Option<Handoff<C>> {
+    pub(crate) fn poll(&self, waker: &Waker) -> Option<Handoff<C, E>> {
         let mut state = self.0.lock();
         match &mut *state {
             CellState::Served(_) => match std::mem::replace(&mut *state, CellState::Done) {
@@ -112,7 +124,7 @@ impl<C> HandoffCell<C> {
     }
 
     /// Takes a hand-off that was never collected (the waiter gave up after being served).
-    pub(crate) fn take(&self) -> Option<Handoff<C>> {
+    pub(crate) fn take(&self) -> Option<Handoff<C, E>> {
         let mut state = self.0.lock();
         match std::mem::replace(&mut *state, CellState::Done) {
             CellState::Served(h) => Some(h),
@@ -121,7 +133,7 @@ impl<C> HandoffCell<C> {
     }
 
     /// Puts `handoff` in the cell; returns the waker to wake after unlocking.
-    fn serve(&self, handoff: Handoff<C>) -> Option<Waker> {
+    fn serve(&self, handoff: Handoff<C, E>) -> Option<Waker> {
         let mut state = self.0.lock();
         let before = std::mem::replace(&mut *state, CellState::Served(handoff));
         // Only a queued waiter is served, and only once.
@@ -146,7 +158,7 @@ impl<C> HandoffCell<C> {
 }
 
 #[derive(Debug)]
-struct Slot<C> {
+struct Slot<C, E> {
     /// Identifies the waiter using this slot; a key with another `seq` is stale.
     seq: u64,
     prev: usize,
@@ -155,7 +167,7 @@ struct Slot<C> {
     linked: bool,
     /// The hand-off cell, kept with the slot and reused by its next waiter once the previous
     /// one has dropped its handle (see [`WaiterQueue::push_back`]).
-    cell: Arc<HandoffCell<C>>,
+    cell: Arc<HandoffCell<C, E>>,
 }
 
 /// Identifies one waiter's slot.
@@ -167,8 +179,8 @@ pub(crate) struct WaiterKey {
 
 /// FIFO of waiters with O(1) removal; see the module docs.
 #[derive(Debug)]
-pub(crate) struct WaiterQueue<C> {
-    slots: Vec<Slot<C>>,
+pub(crate) struct WaiterQueue<C, E> {
+    slots: Vec<Slot<C, E>>,
     /// Free slots, oldest first: a slot is reused as late as possible, so the waiter that last
     /// held its cell has most likely collected and let go of it, and the cell can be reset
     /// instead of allocated.
@@ -179,7 +191,7 @@ pub(crate) struct WaiterQueue<C> {
     next_seq: u64,
 }
 
-impl<C> WaiterQueue<C> {
+impl<C, E> WaiterQueue<C, E> {
     fn new() -> Self {
         Self {
             slots: Vec::new(),
@@ -200,7 +212,7 @@ impl<C> WaiterQueue<C> {
     /// slot is reset in place when nobody else holds it (the usual case, as free slots are
     /// reused oldest first); a new one is allocated only when the slab grows or the slot's
     /// previous waiter still holds its handle.
-    pub(crate) fn push_back(&mut self, waker: Waker) -> (WaiterKey, Arc<HandoffCell<C>>) {
+    pub(crate) fn push_back(&mut self, waker: Waker) -> (WaiterKey, Arc<HandoffCell<C, E>>) {
         let seq = self.next_seq;
         self.next_seq += 1;
         let prev = self.tail;
@@ -272,7 +284,7 @@ impl<C> WaiterQueue<C> {
 
     /// Serves one particular waiter (one whose deadline passed) with `handoff`. Returns its
     /// waker; does nothing if the waiter is no longer in the FIFO.
-    pub(crate) fn serve(&mut self, key: WaiterKey, handoff: Handoff<C>) -> Option<Waker> {
+    pub(crate) fn serve(&mut self, key: WaiterKey, handoff: Handoff<C, E>) -> Option<Waker> {
         if !self.is_waiting(key) {
             return None;
         }
@@ -280,7 +292,7 @@ impl<C> WaiterQueue<C> {
     }
 
     /// Takes the waiter at `index` out of the FIFO and puts `handoff` in its cell.
-    fn serve_at(&mut self, index: usize, handoff: Handoff<C>) -> Option<Waker> {
+    fn serve_at(&mut self, index: usize, handoff: Handoff<C, E>) -> Option<Waker> {
         self.remove(index);
         self.slots[index].cell.serve(handoff)
     }
@@ -299,8 +311,8 @@ impl<C> WaiterQueue<C> {
     /// Returns the waker to wake after unlocking.
     pub(crate) fn serve_oldest(
         &mut self,
-        handoff: Handoff<C>,
-    ) -> Result<Option<Waker>, Handoff<C>> {
+        handoff: Handoff<C, E>,
+    ) -> Result<Option<Waker>, Handoff<C, E>> {
         let index = self.head;
         if index == NIL {
             return Err(handoff);
@@ -333,10 +345,15 @@ pub(crate) struct Counters {
     pub(crate) closed_idle: u64,
     pub(crate) closed_lifetime: u64,
     pub(crate) closed_check_failed: u64,
+    pub(crate) closed_dead: u64,
     pub(crate) closed_reset_failed: u64,
     pub(crate) closed_resized: u64,
     pub(crate) closed_close: u64,
     pub(crate) taken: u64,
+    pub(crate) rejected_unreachable: u64,
+    pub(crate) failed_connect: u64,
+    pub(crate) breaker_opened: u64,
+    pub(crate) breaker_closed: u64,
 }
 
 impl Counters {
@@ -346,6 +363,7 @@ impl Counters {
             RemoveReason::IdleTimeout => &mut self.closed_idle,
             RemoveReason::MaxLifetime => &mut self.closed_lifetime,
             RemoveReason::CheckFailed => &mut self.closed_check_failed,
+            RemoveReason::Dead => &mut self.closed_dead,
             RemoveReason::ResetFailed => &mut self.closed_reset_failed,
             RemoveReason::Resized => &mut self.closed_resized,
             RemoveReason::Closed => &mut self.closed_close,
@@ -362,6 +380,28 @@ pub(crate) struct ConnectPlan {
     pub(crate) count: usize,
     /// Consecutive connect failures when planned, for the first attempt's backoff.
     pub(crate) failures: u32,
+    /// The last connect failed with a permanent error: the first attempt waits the slow
+    /// interval (half to whole `backoff_max`), not the backoff.
+    pub(crate) slow: bool,
+}
+
+/// What a failed connect attempt decided, under the lock; see [`State::connect_failed`].
+#[derive(Debug)]
+#[must_use]
+pub(crate) struct AfterFailure {
+    /// The connect task retries; otherwise its slot was given back.
+    pub(crate) retry: bool,
+    /// Consecutive failures, this one included.
+    pub(crate) failures: u32,
+    /// The retry waits the slow interval (half to whole `backoff_max`), not the backoff: the
+    /// error was permanent, or the breaker is open and this is its probe.
+    pub(crate) slow: bool,
+    /// The breaker opened on this failure.
+    pub(crate) opened: bool,
+    /// Wakers of the waiters this failure failed (a permanent error).
+    pub(crate) wake: Vec<Waker>,
+    /// The pool just reached size 0 while closed.
+    pub(crate) drained: bool,
 }
 
 /// What to do with a connection coming back, decided under the lock.
@@ -386,7 +426,7 @@ pub(crate) enum Returned<C> {
 #[derive(Debug)]
 pub(crate) struct State<C, E> {
     pub(crate) idle: VecDeque<Live<C>>,
-    pub(crate) waiters: WaiterQueue<C>,
+    pub(crate) waiters: WaiterQueue<C, E>,
     /// Connections open or being opened: `idle.len() + in_use + connecting`.
     pub(crate) size: usize,
     pub(crate) in_use: usize,
@@ -410,6 +450,17 @@ pub(crate) struct State<C, E> {
     pub(crate) deadlines: BinaryHeap<Reverse<(Nanos, WaiterKey)>>,
     /// When the background task will next look at `deadlines` (`None`: it will not).
     pub(crate) timer_at: Option<Nanos>,
+    /// The earliest deadline (lifetime, or idle timeout) among idle connections that the
+    /// background task knows of, so it wakes to retire each one at its own time; `Nanos::MAX`
+    /// for none. Set by [`State::retire_idle`], lowered when a connection going idle expires
+    /// sooner.
+    retire_at: Nanos,
+    /// When the breaker opened; `None` while it is closed.
+    breaker_open_since: Option<Nanos>,
+    /// Since the breaker's probe last failed, a caller was failed fast, failed by a permanent
+    /// error, or timed out waiting while the breaker was open: callers are still asking, so the
+    /// probe keeps going.
+    probe_wanted: bool,
     /// The background task must be woken once the lock is released (the clock went live, or a
     /// deadline is earlier than it planned for). Taken by `Shared::with_state`, so no path can
     /// forget it.
@@ -435,6 +486,9 @@ impl<C, E> State<C, E> {
             background_alive: false,
             deadlines: BinaryHeap::new(),
             timer_at: None,
+            retire_at: Nanos::MAX,
+            breaker_open_since: None,
+            probe_wanted: false,
             poke: false,
         }
     }
@@ -498,6 +552,8 @@ impl<C, E> State<C, E> {
             // The counts as the first expired caller saw them, itself included.
             let status = *snapshot.get_or_insert_with(|| self.status());
             wake.extend(self.waiters.serve(key, Handoff::TimedOut(status)));
+            // A caller that gave up still asked: the breaker's probe keeps going.
+            self.probe_wanted |= self.breaker_open_since.is_some();
         }
         self.timer_at = self.deadlines.peek().map(|Reverse((d, _))| *d);
         if self.clock_live && !self.clock_used {
@@ -524,12 +580,19 @@ impl<C, E> State<C, E> {
             in_use: self.in_use,
             connecting: self.connecting,
             waiting: self.waiters.len(),
+            breaker_open: self.breaker_open_since.is_some(),
         }
     }
 
     /// Reserves connects under the spike rule: only for waiters not already covered by a
-    /// connect in flight, or to reach `min_idle`; never beyond `max_size` or `max_connecting`.
+    /// connect in flight, or to reach `min_idle`; never beyond `max_size` or `max_connecting`,
+    /// and, while the breaker is open, never more than one in flight (the probe).
     pub(crate) fn plan_connects(&mut self, min_idle: usize, max_connecting: usize) -> ConnectPlan {
+        let max_connecting = if self.breaker_open_since.is_some() {
+            1
+        } else {
+            max_connecting
+        };
         let mut count = 0;
         while !self.closed
             && self.size < self.max_size
@@ -540,10 +603,208 @@ impl<C, E> State<C, E> {
             self.connecting += 1;
             count += 1;
         }
+        self.connect_plan(count)
+    }
+
+    fn connect_plan(&self, count: usize) -> ConnectPlan {
         ConnectPlan {
             count,
             failures: self.connect_failures,
+            slow: self.last_connect_permanent(),
         }
+    }
+
+    fn last_connect_permanent(&self) -> bool {
+        self.last_connect_error
+            .as_ref()
+            .is_some_and(|e| e.class() == ErrorClass::Permanent)
+    }
+
+    /// Records a connect attempt that failed with `error` at `now` (its slot still reserved)
+    /// and decides what follows:
+    ///
+    /// - a permanent error fails waiters at once with [`Handoff::Failed`]: every waiter when
+    ///   no connection is idle or in use (none can come back to serve them), else the oldest
+    ///   one if some waiter is not covered by the other connects in flight (the one this
+    ///   connect was meant to serve);
+    /// - the breaker opens when it is on, closed, nothing is idle, and the error is permanent
+    ///   or the failures in a row reached `breaker_threshold`;
+    /// - the task retries while it is still needed: while the breaker is open, only if it is
+    ///   the one connect in flight (the probe) and someone still asks (a waiter, `min_idle`,
+    ///   or a caller failed or timed out since its last attempt); otherwise if some waiter is not
+    ///   covered by the other connects or the pool is below `min_idle`. If not, its slot is
+    ///   given back here.
+    pub(crate) fn connect_failed(
+        &mut self,
+        error: &ConnectError<E>,
+        now: Nanos,
+        min_idle: usize,
+        breaker_threshold: Option<u32>,
+    ) -> AfterFailure {
+        self.observe(now);
+        self.counters.connect_errors += 1;
+        self.connect_failures = self.connect_failures.saturating_add(1);
+        self.last_connect_error = Some(error.clone());
+        let permanent = error.class() == ErrorClass::Permanent;
+        let mut wake = Vec::new();
+        if permanent && !self.closed {
+            let fail = if self.idle.is_empty() && self.in_use == 0 {
+                self.waiters.len()
+            } else {
+                // `connecting` counts this connect too.
+                usize::from(self.waiters.len() >= self.connecting)
+            };
+            for _ in 0..fail {
+                match self.waiters.serve_oldest(Handoff::Failed(error.clone())) {
+                    Ok(waker) => wake.extend(waker),
+                    Err(_) => break,
+                }
+                self.counters.failed_connect += 1;
+                self.probe_wanted = true;
+            }
+        }
+        let mut opened = false;
+        if let Some(threshold) = breaker_threshold
+            && self.breaker_open_since.is_none()
+            && self.idle.is_empty()
+            && (permanent || self.connect_failures >= threshold)
+        {
+            self.breaker_open_since = Some(now);
+            self.counters.breaker_opened += 1;
+            opened = true;
+        }
+        let open = self.breaker_open_since.is_some();
+        let asked = std::mem::take(&mut self.probe_wanted);
+        let needed = self.waiters.len() >= self.connecting || self.size <= min_idle;
+        let retry = !self.closed
+            && self.size <= self.max_size
+            && if open {
+                self.connecting == 1 && (self.waiters.len() > 0 || self.size <= min_idle || asked)
+            } else {
+                needed
+            };
+        if !retry {
+            self.size -= 1;
+            self.connecting -= 1;
+        }
+        AfterFailure {
+            retry,
+            failures: self.connect_failures,
+            slow: permanent || open,
+            opened,
+            wake,
+            drained: self.closed && self.size == 0,
+        }
+    }
+
+    /// Records a connect that succeeded at `now`: the new connection is counted in use (the
+    /// caller puts it back, to a waiter or idle), the failure streak ends and the breaker
+    /// closes. Returns how long the breaker was open, if it was.
+    pub(crate) fn connect_succeeded(&mut self, now: Nanos) -> Option<Nanos> {
+        self.observe(now);
+        self.connecting -= 1;
+        self.in_use += 1;
+        self.counters.created += 1;
+        self.connect_failures = 0;
+        self.last_connect_error = None;
+        self.probe_wanted = false;
+        let since = self.breaker_open_since.take()?;
+        self.counters.breaker_closed += 1;
+        Some(now.saturating_sub(since))
+    }
+
+    /// Whether a caller that found nothing idle at `now` is failed at once because the breaker
+    /// is open, and with what. Not when the pool is full of open connections (the caller waits
+    /// for one to come back, as always), nor, after a transient failure, while no probe is in
+    /// flight (the caller's own connect is then the next probe, and it waits for it). After a
+    /// permanent failure it always is, and a probe is reserved if none is in flight (spawn the
+    /// plan). Each rejection tells the probe that callers still ask.
+    pub(crate) fn fail_fast(&mut self, now: Nanos) -> Option<(Error<E>, ConnectPlan)> {
+        let since = self.breaker_open_since?;
+        if self.closed || self.size.saturating_sub(self.connecting) >= self.max_size {
+            return None;
+        }
+        let last = self.last_connect_error.as_ref()?;
+        let permanent = last.class() == ErrorClass::Permanent;
+        if !permanent && self.connecting == 0 {
+            return None;
+        }
+        let error = if permanent {
+            Error::Connect(last.clone())
+        } else {
+            Error::Unreachable {
+                last_connect_error: last.clone(),
+                consecutive_failures: self.connect_failures,
+                open_for: std::time::Duration::from_nanos(now.saturating_sub(since)),
+            }
+        };
+        self.probe_wanted = true;
+        self.counters.rejected_unreachable += 1;
+        let probe = self.connecting == 0 && self.size < self.max_size;
+        if probe {
+            self.size += 1;
+            self.connecting += 1;
+        }
+        Some((error, self.connect_plan(usize::from(probe))))
+    }
+
+    /// The background task's pass over idle connections at `now`: takes out those past their
+    /// lifetime, and, while the pool is above `min_idle`, those idle for `idle_timeout` or
+    /// whose check was cut short (least recently used first); counts them and returns them to
+    /// be closed. Then notes the earliest deadline among the idle connections left (see
+    /// [`State::next_retire`]).
+    pub(crate) fn retire_idle(
+        &mut self,
+        now: Nanos,
+        idle_timeout: Option<Nanos>,
+        min_idle: usize,
+    ) -> Vec<(Live<C>, RemoveReason)> {
+        let mut removed = Vec::new();
+        let mut i = 0;
+        while i < self.idle.len() {
+            let live = &self.idle[i];
+            let reason = if live.is_expired(now) {
+                Some(RemoveReason::MaxLifetime)
+            } else if self.size > min_idle
+                && idle_timeout.is_some_and(|t| {
+                    // One of unknown health (its check was cut short) may go at once.
+                    live.is_unverified() || now.saturating_sub(live.idle_since) >= t
+                })
+            {
+                Some(RemoveReason::IdleTimeout)
+            } else {
+                None
+            };
+            match reason.and_then(|r| self.idle.remove(i).map(|l| (l, r))) {
+                Some((live, reason)) => {
+                    self.size -= 1;
+                    self.counters.count_removal(reason);
+                    removed.push((live, reason));
+                }
+                None => i += 1,
+            }
+        }
+        // Idle deadlines count only while reaping can take the pool below its size; one that
+        // passed was kept for min_idle and is not waited for.
+        let reap = idle_timeout.filter(|_| self.size > min_idle);
+        let mut next = Nanos::MAX;
+        for live in &self.idle {
+            next = next.min(live.expires_at);
+            if let Some(t) = reap {
+                let at = live.idle_since.saturating_add(t);
+                if at > now {
+                    next = next.min(at);
+                }
+            }
+        }
+        self.retire_at = next;
+        removed
+    }
+
+    /// When the background task must next look at the idle connections: the earliest lifetime
+    /// deadline among them (and idle deadline, as of its last pass); `Nanos::MAX` for none.
+    pub(crate) fn next_retire(&self) -> Nanos {
+        self.retire_at
     }
 
     /// Takes a connection that is counted as in use back: to the oldest waiter, else to idle,
@@ -579,6 +840,11 @@ impl<C, E> State<C, E> {
             return Returned::Handed(waker);
         }
         self.in_use -= 1;
+        if live.expires_at < self.retire_at {
+            // Expires before anything the background task will wake for: wake it to plan.
+            self.retire_at = live.expires_at;
+            self.poke = true;
+        }
         if lifo {
             self.idle.push_back(live);
         } else {
@@ -659,7 +925,7 @@ mod tests {
     /// reused by the next waiter.
     #[test]
     fn cells_are_reused_only_when_their_waiter_let_go() {
-        let mut q = WaiterQueue::<u32>::new();
+        let mut q = WaiterQueue::<u32, std::io::Error>::new();
         let live = |conn| {
             Handoff::Conn(Live {
                 conn,
@@ -706,7 +972,7 @@ mod tests {
             fn wake(self: Arc<Self>) {}
         }
         let task = Arc::new(Task);
-        let mut q = WaiterQueue::<u32>::new();
+        let mut q = WaiterQueue::<u32, std::io::Error>::new();
         let (key, cell) = q.push_back(Waker::from(Arc::clone(&task)));
         assert_eq!(Arc::strong_count(&task), 2, "the queue holds the waker");
         assert!(q.cancel(key));

@@ -26,8 +26,10 @@
 //! the invariant `size == idle + in_use + connecting <= max_size` checked at every unlock in
 //! debug builds.
 //!
-//! An uncontended `get` is: lock, pop an idle connection, unlock, and (only if it sat idle past
-//! `check_after_idle`) a health check. A drop is: lock, hand the connection to the oldest waiter
+//! An uncontended `get` is: lock, pop an idle connection, unlock, and (only if it sat idle for a
+//! clock tick or more) the manager's cheap `is_dead` probe, and (only if it sat idle past
+//! `check_after_idle`) a health check bounded by `check_timeout`; a dead or failing connection is
+//! closed and the same `get` moves on. A drop is: lock, hand the connection to the oldest waiter
 //! or push it idle, unlock, wake. Neither reads the clock: they use the pool's coarse clock, a
 //! reading the background task refreshes every tick while the pool is in use. A caller that has
 //! to wait registers no timer either: its deadline goes into a heap that the same background task
@@ -38,7 +40,11 @@
 //! that the next caller needs; a finished connect serves the oldest waiter, else goes idle.
 //! New connections are opened only for waiters not already covered by a connect in flight, or
 //! to reach `min_idle`, at most `max_connecting` at once, with exponential backoff and full
-//! jitter after failures.
+//! jitter after failures. A failure the manager classes as permanent fails the waiters it was
+//! meant to serve at once and slows the retries to `backoff_max`; failures in a row with nothing
+//! idle open a breaker, and while it is open callers that would need a new connection fail at
+//! once while one probe connect retries. The same task retires each idle connection at its own
+//! (jittered) lifetime deadline.
 //!
 //! See `docs/pool.md` in the repository for the state machine and measured costs.
 

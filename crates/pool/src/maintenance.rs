@@ -8,9 +8,12 @@
 //! - **clock**: while the pool is in use it stores a clock reading every tick, so checkouts and
 //!   returns read that instead of the clock (`clock.rs`), and it stops ticking after a tick
 //!   without use;
-//! - **maintenance**: every `maintenance_interval`, and at once when a connect task was lost, it
-//!   retires idle connections past `max_lifetime`, reaps idle ones past `idle_timeout` down to
-//!   `min_idle`, and refills to `min_idle`.
+//! - **maintenance**: every `maintenance_interval`, at once when a connect task was lost, and at
+//!   the earliest deadline among idle connections (`State::next_retire`: a lifetime, or an idle
+//!   timeout known at the last pass), it retires idle connections past `max_lifetime`, reaps
+//!   idle ones past `idle_timeout` down to `min_idle`, and refills to `min_idle`. Waking at each
+//!   idle connection's own deadline keeps the lifetime jitter: connections opened together are
+//!   retired apart, not together at the next pass.
 //!
 //! If the task's future is dropped without the pool closing (its runtime shut down while the pool
 //! lives on in another), [`Alive`] marks it gone and wakes every waiter; the first to notice
@@ -46,9 +49,9 @@ pub(crate) fn run<M: Manager>(
                     return;
                 };
                 let now = shared.clock.now();
-                let (ticking, timer_at, closed) = shared.with_state(|st| {
+                let (ticking, timer_at, mut retire_at, closed) = shared.with_state(|st| {
                     let ticking = st.tick(now, &mut wakers);
-                    (ticking, st.timer_at, st.closed)
+                    (ticking, st.timer_at, st.next_retire(), st.closed)
                 });
                 for w in wakers.drain(..) {
                     w.wake();
@@ -56,11 +59,16 @@ pub(crate) fn run<M: Manager>(
                 if closed {
                     return;
                 }
-                if now >= next_pass || shared.maintain_requested.swap(false, Ordering::AcqRel) {
-                    shared.maintain(now);
+                let due =
+                    now >= next_pass || shared.maintain_requested.swap(false, Ordering::AcqRel);
+                if due || now >= retire_at {
+                    retire_at = shared.maintain(now);
+                }
+                if due {
                     next_pass = now.saturating_add(nanos(shared.config.maintenance_interval()));
                 }
-                let mut at = next_pass;
+                // A connection going idle after this read with an earlier deadline pokes us.
+                let mut at = next_pass.min(retire_at);
                 if ticking {
                     at = at.min(now.saturating_add(nanos(shared.config.clock_tick())));
                 }

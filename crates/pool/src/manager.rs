@@ -1,7 +1,8 @@
 //! The [`Manager`] trait: everything the pool needs to know about a kind of connection.
 //!
-//! The pool never looks inside a connection. It asks the manager to open one, to check one that
-//! sat idle, whether one coming back is broken or dirty, to clean a dirty one, and to close one.
+//! The pool never looks inside a connection. It asks the manager to open one (and whether a
+//! failed open is worth retrying), to probe and check one that sat idle, whether one coming back
+//! is broken or dirty, to clean a dirty one, and to close one.
 
 use std::future::Future;
 
@@ -19,8 +20,9 @@ pub enum ErrorClass {
 ///
 /// The synchronous methods ([`has_broken`](Manager::has_broken),
 /// [`needs_reset`](Manager::needs_reset)) run on every return of a connection, possibly inside a
-/// guard's `Drop` while a panic unwinds, so they must be cheap and must not panic. The pool never
-/// holds its lock while calling any method of the manager.
+/// guard's `Drop` while a panic unwinds, so they must be cheap and must not panic; so must
+/// [`is_dead`](Manager::is_dead) and [`error_class`](Manager::error_class). The pool never holds
+/// its lock while calling any method of the manager.
 pub trait Manager: Send + Sync + 'static {
     /// The connection type the pool hands out.
     type Connection: Send + 'static;
@@ -37,7 +39,9 @@ pub trait Manager: Send + Sync + 'static {
     /// Checks that a connection that sat idle longer than
     /// [`check_after_idle`](crate::Builder::check_after_idle) still works (a ping).
     ///
-    /// On error the connection is closed and the acquire moves on to another connection.
+    /// Bounded by [`check_timeout`](crate::Config::check_timeout) (or what is left of the
+    /// caller's acquire timeout, if less); the future is dropped when that runs out. On error or
+    /// timeout the connection is closed and the acquire moves on to another connection.
     fn check(
         &self,
         conn: &mut Self::Connection,
@@ -47,10 +51,13 @@ pub trait Manager: Send + Sync + 'static {
     ///
     /// [`ErrorClass::Permanent`] errors (wrong password, missing database, a refusal by the
     /// server's access rules, a protocol or security refusal) fail the callers waiting for that
-    /// connect at once, with that error, and slow the retry loop to its longest backoff:
-    /// retrying cannot fix them and each attempt costs the server a failed login.
-    /// [`ErrorClass::Transient`] errors (refused, timed out, too many clients, starting up) keep
-    /// the normal backoff. The default says transient.
+    /// connect at once with [`Error::Connect`](crate::Error::Connect), open the breaker at once
+    /// (see [`breaker_threshold`](crate::Config::breaker_threshold)), and slow the retry loop to
+    /// [`backoff_max`](crate::Config::backoff_max): retrying cannot fix them and each attempt
+    /// costs the server a failed login. [`ErrorClass::Transient`] errors (refused, timed out,
+    /// too many clients, starting up) keep the normal backoff and count towards the breaker's
+    /// threshold. A connect that runs out of `connect_timeout` is always transient. The default
+    /// says transient.
     fn error_class(&self, error: &Self::Error) -> ErrorClass {
         let _ = error;
         ErrorClass::Transient
@@ -59,9 +66,16 @@ pub trait Manager: Send + Sync + 'static {
     /// A cheap probe, without a round trip and without waiting, of a connection that sat idle,
     /// run before it is handed out: true when its peer is known to be gone (the socket was
     /// closed or reset, or bytes arrived that an idle connection never receives). A dead
-    /// connection is closed and the acquire moves on, costing the caller nothing. It cannot
-    /// see a peer that went silent (that is what [`check`](Manager::check) with its
-    /// [`check_timeout`](crate::Config::check_timeout) is for). The default says alive.
+    /// connection is closed and the acquire moves on to the next idle connection or a new
+    /// connect, costing the caller nothing. It cannot see a peer that went silent (that is what
+    /// [`check`](Manager::check) with its [`check_timeout`](crate::Config::check_timeout) is
+    /// for). The default says alive.
+    ///
+    /// The pool calls it on a connection taken off the idle list that sat there for any time at
+    /// all on its coarse clock (which advances one tick, 5 to 100 ms, at a time), and before
+    /// every health check; never on one handed straight from a returning caller or a connect to
+    /// a waiter, nor on one returned and taken again within the same clock tick, so a busy pool
+    /// rarely calls it.
     fn is_dead(&self, conn: &mut Self::Connection) -> bool {
         let _ = conn;
         false

@@ -1,5 +1,6 @@
-//! The async layer: [`Pool`], its [`Shared`] core, acquires, the waiter future, connect tasks,
-//! returns, maintenance, resize and close.
+//! The async layer: [`Pool`], its [`Shared`] core, acquires (with the dead-connection probe and
+//! the bounded health check), the waiter future, connect tasks (with the error classes and the
+//! breaker, whose rules live in `internals.rs`), returns, maintenance, resize and close.
 //!
 //! Every lock of the pool's state is taken through [`Shared::with_state`], which checks the state
 //! invariant (in debug builds) before unlocking. Code here locks, asks `internals.rs` what to do,
@@ -24,7 +25,7 @@ use crate::config::{Config, Observer, QueueMode};
 use crate::error::{BuildError, ConnectError, Error, Phase, TimeoutError};
 use crate::guard::Pooled;
 use crate::internals::{ConnectPlan, Handoff, HandoffCell, Live, Returned, State, WaiterKey};
-use crate::manager::Manager;
+use crate::manager::{ErrorClass, Manager};
 use crate::stats::{PoolEvent, RemoveReason, Stats, Status};
 
 /// An async connection pool. Cheap to clone: clones share one pool.
@@ -184,18 +185,36 @@ impl<M: Manager> Drop for Shared<M> {
     }
 }
 
+/// What a connection needs before it is handed out; see [`Shared::vet`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Vet {
+    /// Nothing: hand it out.
+    Ready,
+    /// The dead-connection probe ([`Manager::is_dead`]).
+    Probe,
+    /// The probe, then a health check ([`Manager::check`]).
+    Check,
+}
+
 /// What one locked checkout step found.
-enum Step<C> {
-    /// An idle connection, counted in use, that must be health-checked first.
-    NeedsCheck(Live<C>),
+enum Step<C, E> {
+    /// An idle connection, counted in use, to probe (and maybe check) first.
+    Vet(Live<C>, Vet),
     /// An idle connection past its lifetime, already uncounted: close it and try again.
     Expired(Live<C>, ConnectPlan),
     /// What the caller's queue slot was given.
-    Handed(Handoff<C>),
+    Handed(Handoff<C, E>),
+    /// Failed at once because the breaker is open; spawn the plan (a probe) first.
+    FailFast(Error<E>, ConnectPlan),
     Closed,
     QueueFull,
     Unavailable,
 }
+
+/// [`Step`], [`Handoff`] and [`HandoffCell`] for manager `M`'s connection and error.
+type StepOf<M> = Step<<M as Manager>::Connection, <M as Manager>::Error>;
+type HandoffOf<M> = Handoff<<M as Manager>::Connection, <M as Manager>::Error>;
+type CellOf<M> = HandoffCell<<M as Manager>::Connection, <M as Manager>::Error>;
 
 /// When an acquire left the hot path and when it must give up (pool time), from a real clock
 /// reading taken before the first lock, so the clock is never read with the lock held.
@@ -243,10 +262,16 @@ impl<M: Manager> Pool<M> {
 
     /// Gets a connection, waiting up to [`acquire_timeout`](Config::acquire_timeout).
     ///
-    /// A connection idle longer than [`check_after_idle`](Config::check_after_idle) is checked
-    /// first; one that fails is closed and the acquire tries again. When no connection is idle
-    /// the caller joins a FIFO queue and is served by direct hand-off; the pool opens a new
-    /// connection for it if it has room.
+    /// A connection that sat idle is probed first ([`Manager::is_dead`]), and one idle longer
+    /// than [`check_after_idle`](Config::check_after_idle) is checked (within
+    /// [`check_timeout`](Config::check_timeout)); one found dead or failing its check is closed
+    /// and the acquire tries again. When no connection is idle the caller joins a FIFO queue and
+    /// is served by direct hand-off; the pool opens a new connection for it if it has room.
+    ///
+    /// Fails before its timeout in two cases: with [`Error::Connect`] when a connect meant to
+    /// serve it fails with a permanent error ([`Manager::error_class`]), and at once with
+    /// [`Error::Unreachable`] or [`Error::Connect`] while the breaker is open and nothing is idle
+    /// (see [`breaker_threshold`](Config::breaker_threshold)).
     ///
     /// # Cancel safety
     ///
@@ -291,9 +316,10 @@ impl<M: Manager> Pool<M> {
             .await
     }
 
-    /// Every acquire: one locked step (take an idle connection, or join the queue), a wait for
-    /// the hand-off if queued, and a health check if the connection needs one; a failed check
-    /// or an expired connection starts over within the same deadline.
+    /// Every acquire: one locked step (take an idle connection, join the queue, or fail fast
+    /// while the breaker is open), a wait for the hand-off if queued, then the probe and the
+    /// health check if the connection needs them; a dead connection, a failed check or an
+    /// expired connection starts over within the same deadline.
     async fn acquire(&self, timeout: Duration, wait: bool) -> Result<Pooled<M>, Error<M::Error>> {
         let shared = &self.shared;
         // Off the hot path the caller will most likely wait (or check a connection): fix the
@@ -320,8 +346,8 @@ impl<M: Manager> Pool<M> {
                 }
                 Err(step) => step,
             };
-            let (live, check, wait_time) = match step {
-                Step::NeedsCheck(live) => (live, true, Duration::ZERO),
+            let (live, vet, wait_time) = match step {
+                Step::Vet(live, vet) => (live, vet, Duration::ZERO),
                 Step::Expired(live, plan) => {
                     shared.finish_removal(live.conn, RemoveReason::MaxLifetime, plan, false);
                     continue;
@@ -331,18 +357,31 @@ impl<M: Manager> Pool<M> {
                     let waited = now.saturating_sub(deadline.start);
                     shared.waits.record(waited);
                     let waited = Duration::from_nanos(waited);
-                    let check = shared.needs_check(&live, now, false);
-                    (live, check, waited)
+                    let vet = shared.vet(&live, now, false);
+                    (live, vet, waited)
                 }
                 Step::Handed(Handoff::Closed) | Step::Closed => return Err(Error::Closed),
                 Step::Handed(Handoff::TimedOut(status)) => {
                     return Err(shared.timeout_error(Phase::Waiting, timeout, status));
                 }
+                Step::Handed(Handoff::Failed(e)) => {
+                    tracing::warn!(error = %e, "acquire failed: a permanent connect error");
+                    return Err(Error::Connect(e));
+                }
+                Step::FailFast(err, plan) => {
+                    shared.spawn_connects(plan);
+                    tracing::debug!(error = %err, "acquire failed fast: the breaker is open");
+                    return Err(err);
+                }
                 Step::QueueFull => return Err(shared.queue_full()),
                 Step::Unavailable => return Err(Error::Unavailable),
             };
             let mut guard = Pooled::new(Arc::clone(shared), live);
-            if check {
+            if vet != Vet::Ready && shared.manager.is_dead(guard.conn_mut()) {
+                guard.discard(RemoveReason::Dead);
+                continue;
+            }
+            if vet == Vet::Check {
                 match self.check(guard, deadline, timeout).await? {
                     Some(checked) => guard = checked,
                     None => continue,
@@ -353,8 +392,10 @@ impl<M: Manager> Pool<M> {
         }
     }
 
-    /// Health-checks the connection in `guard` within the deadline. `Ok(None)` means the check
-    /// failed and the connection was closed: try again.
+    /// Health-checks the connection in `guard` within `check_timeout` or the acquire's
+    /// deadline, whichever comes first. `Ok(None)` means the check failed or ran out of
+    /// `check_timeout` and the connection was closed: try again. Only the acquire's deadline
+    /// running out fails the caller (a [`Phase::Checking`] timeout).
     async fn check(
         &self,
         mut guard: Pooled<M>,
@@ -362,15 +403,18 @@ impl<M: Manager> Pool<M> {
         timeout: Duration,
     ) -> Result<Option<Pooled<M>>, Error<M::Error>> {
         let shared = &self.shared;
+        let check_timeout = shared.config.check_timeout;
+        let check_by = shared.clock.now().saturating_add(nanos(check_timeout));
+        let (until, acquire_bound) = match deadline.at {
+            Some(at) if at <= check_by => (at, true),
+            _ => (check_by, false),
+        };
         guard.verified = false;
         let check = shared.manager.check(guard.conn_mut());
         // Cancellation safety: the connection is inside `guard`; if this future is dropped the
         // guard's `Drop` returns it unverified (so the next caller checks it again) or resets
         // it if the manager says it is dirty.
-        let result = match deadline.at {
-            Some(at) => timeout_at(shared.clock.instant(at), check).await,
-            None => Ok(check.await),
-        };
+        let result = timeout_at(shared.clock.instant(until), check).await;
         match result {
             Ok(Ok(())) => {
                 guard.verified = true;
@@ -381,10 +425,16 @@ impl<M: Manager> Pool<M> {
                 guard.discard(RemoveReason::CheckFailed);
                 Ok(None)
             }
-            Err(_) => {
+            Err(_) if acquire_bound => {
                 guard.discard(RemoveReason::CheckFailed);
                 let status = shared.with_state(|st| st.status());
                 Err(shared.timeout_error(Phase::Checking, timeout, status))
+            }
+            Err(_) => {
+                let error = CheckTimedOut(check_timeout);
+                shared.emit(&PoolEvent::CheckFailed { error: &error });
+                guard.discard(RemoveReason::CheckFailed);
+                Ok(None)
             }
         }
     }
@@ -409,10 +459,15 @@ impl<M: Manager> Pool<M> {
             closed_idle: c.closed_idle,
             closed_lifetime: c.closed_lifetime,
             closed_check_failed: c.closed_check_failed,
+            closed_dead: c.closed_dead,
             closed_reset_failed: c.closed_reset_failed,
             closed_resized: c.closed_resized,
             closed_close: c.closed_close,
             taken: c.taken,
+            rejected_unreachable: c.rejected_unreachable,
+            failed_connect: c.failed_connect,
+            breaker_opened: c.breaker_opened,
+            breaker_closed: c.breaker_closed,
             wait_time_total: Duration::from_nanos(wait_nanos_total),
             wait_time_max: Duration::from_nanos(wait_nanos_max),
         }
@@ -583,54 +638,80 @@ impl<M: Manager> Shared<M> {
 
     /// The hot path, a plain function so nothing is moved through futures: under one short
     /// lock, take the most recently returned idle connection if it needs neither a check nor
-    /// retirement (judged on the coarse clock). Anything else is left to [`Checkout`].
+    /// retirement (judged on the coarse clock), and probe it after unlocking if it sat idle.
+    /// Anything else (including a connection the probe found dead, which is closed) is left to
+    /// [`Checkout`].
     #[inline]
     fn fast_checkout(self: &Arc<Self>) -> Option<Pooled<M>> {
         if self.busy.load(Ordering::Relaxed) {
             return None;
         }
+        // Set by the closure rather than returned with the connection: a `(Live, bool)` would
+        // carry padding that the compiler copies with overlapping moves (see docs/pool.md).
+        let mut probe = false;
         let live = self.with_state(|st| {
             if st.closed || st.idle.is_empty() {
                 return None;
             }
             let now = st.coarse_now(&self.clock);
             let top = st.idle.back()?;
-            if top.is_expired(now) || self.needs_check(top, now, true) {
+            let vet = self.vet(top, now, true);
+            if top.is_expired(now) || vet == Vet::Check {
                 return None;
             }
+            probe = vet == Vet::Probe;
             st.counters.gets += 1;
             st.pop_idle()
         })?;
+        let mut guard = Pooled::new(Arc::clone(self), live);
+        if probe && self.manager.is_dead(guard.conn_mut()) {
+            guard.discard(RemoveReason::Dead);
+            return None;
+        }
         self.acquired(Duration::ZERO);
-        Some(Pooled::new(Arc::clone(self), live))
+        Some(guard)
     }
 
-    /// Whether a connection must be health-checked before it is handed out: one that came back
-    /// unverified always; otherwise one idle longer than `check_after_idle`. With
-    /// `check_after_idle` zero, every connection `from_idle` (taken off the idle list) is
-    /// checked, and none handed over straight from a returning caller or a connect.
+    /// What a connection needs before it is handed out, judged at `now` (the coarse clock on
+    /// the idle list, a real reading for a hand-off), in one rule:
+    ///
+    /// - a health check (with the probe first) if it came back unverified (its check was cut
+    ///   short), or if it sat idle longer than `check_after_idle`; with `check_after_idle` zero,
+    ///   every connection `from_idle` (taken off the idle list) is checked, and none handed over
+    ///   straight from a returning caller or a connect;
+    /// - else the probe alone ([`Manager::is_dead`]) if it is taken off the idle list and sat
+    ///   there for any time at all on the coarse clock: under load a connection is returned and
+    ///   taken again within one clock tick, so the hot path then probes nothing;
+    /// - else nothing.
     #[inline]
-    fn needs_check(&self, live: &Live<M::Connection>, now: Nanos, from_idle: bool) -> bool {
-        live.is_unverified()
-            || self.check_after.is_some_and(|after| {
-                if after == 0 {
-                    from_idle
-                } else {
-                    now.saturating_sub(live.idle_since) > after
-                }
-            })
+    fn vet(&self, live: &Live<M::Connection>, now: Nanos, from_idle: bool) -> Vet {
+        if live.is_unverified() {
+            return Vet::Check;
+        }
+        let idle = now.saturating_sub(live.idle_since);
+        let check = self
+            .check_after
+            .is_some_and(|after| if after == 0 { from_idle } else { idle > after });
+        if check {
+            Vet::Check
+        } else if from_idle && idle > 0 {
+            Vet::Probe
+        } else {
+            Vet::Ready
+        }
     }
 
     /// The locked step of a checkout, one lock in every case: take an idle connection (the hot
-    /// path: no clock reading, see `clock.rs`), or join the queue with `waker` and a deadline
-    /// (read from the real clock the first time) and reserve connects for it.
+    /// path: no clock reading, see `clock.rs`), fail at once if the breaker says so, or join
+    /// the queue with `waker` and a deadline (read from the real clock the first time) and
+    /// reserve connects for it.
     #[inline]
     fn lock_checkout(
         &self,
         waker: &Waker,
         wait: bool,
         deadline: Deadline,
-    ) -> Locked<M::Connection> {
+    ) -> Locked<M::Connection, M::Error> {
         self.with_state(|st| {
             if st.closed {
                 return Locked::Done(Step::Closed);
@@ -646,13 +727,16 @@ impl<M: Manager> Shared<M> {
                     return Locked::Done(Step::Expired(live, plan));
                 }
                 st.counters.gets += 1;
-                if !self.needs_check(&live, now, true) {
-                    return Locked::Ready(live);
-                }
-                return Locked::Done(Step::NeedsCheck(live));
+                return match self.vet(&live, now, true) {
+                    Vet::Ready => Locked::Ready(live),
+                    vet => Locked::Done(Step::Vet(live, vet)),
+                };
             }
             if !wait {
                 return Locked::Done(Step::Unavailable);
+            }
+            if let Some((err, plan)) = st.fail_fast(deadline.start) {
+                return Locked::Done(Step::FailFast(err, plan));
             }
             if self
                 .config
@@ -769,6 +853,19 @@ impl<M: Manager> Shared<M> {
             }
             PoolEvent::CheckFailed { error } => {
                 tracing::warn!(%error, "health check failed");
+            }
+            PoolEvent::BreakerOpened {
+                error,
+                consecutive_failures,
+            } => {
+                tracing::warn!(
+                    %error,
+                    consecutive_failures,
+                    "breaker open: failing callers that need a new connection at once"
+                );
+            }
+            PoolEvent::BreakerClosed { open_for } => {
+                tracing::info!(?open_for, "breaker closed: a connect succeeded");
             }
             PoolEvent::Acquired { wait } => tracing::trace!(?wait, "connection acquired"),
             PoolEvent::Released => tracing::trace!("connection released"),
@@ -892,8 +989,19 @@ impl<M: Manager> Shared<M> {
                 shared: Arc::clone(self),
                 armed: true,
             };
-            self.spawn(run_connect(slot, plan.failures));
+            self.spawn(run_connect(slot, plan));
         }
+    }
+
+    /// The delay before a connect attempt after `failures` failures in a row: the slow
+    /// interval if `slow` (a permanent error, or the breaker's probe), else the backoff.
+    fn retry_delay(&self, failures: u32, slow: bool) -> Duration {
+        if slow {
+            // Half to whole backoff_max: slow, but still spread over the pools that failed
+            // together.
+            return self.config.backoff_max.mul_f64(0.5 + 0.5 * fastrand::f64());
+        }
+        self.backoff(failures)
     }
 
     fn backoff(&self, failures: u32) -> Duration {
@@ -911,8 +1019,8 @@ impl<M: Manager> Shared<M> {
 
     fn new_live(&self, conn: M::Connection, now: Nanos) -> Live<M::Connection> {
         let expires_at = self.config.max_lifetime.map_or(Nanos::MAX, |lifetime| {
-            let jitter = lifetime.mul_f64(0.025 * fastrand::f64());
-            now.saturating_add(nanos(lifetime - jitter))
+            let jitter = Config::lifetime_jitter(lifetime).mul_f64(fastrand::f64());
+            now.saturating_add(nanos(lifetime.saturating_sub(jitter)))
         });
         Live {
             conn,
@@ -923,48 +1031,42 @@ impl<M: Manager> Shared<M> {
     }
 
     /// One maintenance pass: retire idle connections past `max_lifetime`, reap idle ones past
-    /// `idle_timeout` down to `min_idle`, refill to `min_idle`.
-    pub(crate) fn maintain(self: &Arc<Self>, now: Nanos) {
-        let idle_timeout = self.config.idle_timeout;
+    /// `idle_timeout` down to `min_idle`, refill to `min_idle`. Returns when the next idle
+    /// connection is due (`Nanos::MAX` for none), for the background task's next wake-up.
+    pub(crate) fn maintain(self: &Arc<Self>, now: Nanos) -> Nanos {
+        let idle_timeout = self.config.idle_timeout.map(nanos);
         let min_idle = self.config.min_idle;
-        let (removed, plan) = self.with_state(|st| {
-            let mut removed = Vec::new();
+        let (removed, plan, next) = self.with_state(|st| {
             if st.closed {
-                return (removed, ConnectPlan::default());
+                return (Vec::new(), ConnectPlan::default(), Nanos::MAX);
             }
-            let mut i = 0;
-            while i < st.idle.len() {
-                let live = &st.idle[i];
-                let reason = if live.is_expired(now) {
-                    Some(RemoveReason::MaxLifetime)
-                } else if st.size > min_idle
-                    && idle_timeout.is_some_and(|t| {
-                        // One of unknown health (its check was cut short) may go at once.
-                        live.is_unverified() || now.saturating_sub(live.idle_since) >= nanos(t)
-                    })
-                {
-                    Some(RemoveReason::IdleTimeout)
-                } else {
-                    None
-                };
-                match reason.and_then(|r| st.idle.remove(i).map(|l| (l, r))) {
-                    Some((live, reason)) => {
-                        st.size -= 1;
-                        st.counters.count_removal(reason);
-                        removed.push((live, reason));
-                    }
-                    None => i += 1,
-                }
-            }
+            let removed = st.retire_idle(now, idle_timeout, min_idle);
             let plan = self.plan(st);
-            (removed, plan)
+            (removed, plan, st.next_retire())
         });
         for (live, reason) in removed {
             self.finish_removal(live.conn, reason, ConnectPlan::default(), false);
         }
         self.spawn_connects(plan);
+        next
     }
 }
+
+/// The error a [`PoolEvent::CheckFailed`] carries when the check ran out of `check_timeout`.
+#[derive(Debug)]
+struct CheckTimedOut(Duration);
+
+impl std::fmt::Display for CheckTimedOut {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "health check timed out after {:?} (check_timeout)",
+            self.0
+        )
+    }
+}
+
+impl std::error::Error for CheckTimedOut {}
 
 struct DisplayTimeout<'a, E>(&'a TimeoutError<E>);
 
@@ -975,16 +1077,16 @@ impl<E: std::fmt::Display> std::fmt::Display for DisplayTimeout<'_, E> {
 }
 
 /// What a locked checkout step decided.
-enum Locked<C> {
-    /// An idle connection that needs no check: the hot path.
+enum Locked<C, E> {
+    /// An idle connection that needs neither probe nor check: the hot path.
     Ready(Live<C>),
     /// Finished without waiting.
-    Done(Step<C>),
+    Done(Step<C, E>),
     /// Joined the queue; spawn `plan`. `pool_timer`: the background task watches the deadline
     /// (else the waiter keeps a timer of its own).
     Queued {
         key: WaiterKey,
-        cell: Arc<HandoffCell<C>>,
+        cell: Arc<HandoffCell<C, E>>,
         plan: ConnectPlan,
         pool_timer: bool,
     },
@@ -1003,14 +1105,14 @@ struct Checkout<'a, M: Manager> {
     wait: bool,
     deadline: Deadline,
     /// The queue slot and its hand-off cell, while queued.
-    waiting: Option<(WaiterKey, Arc<HandoffCell<M::Connection>>)>,
+    waiting: Option<(WaiterKey, Arc<CellOf<M>>)>,
     /// The waiter's own deadline timer, only when the background task was not running.
     fallback: Option<Pin<Box<Sleep>>>,
 }
 
 impl<M: Manager> Future for Checkout<'_, M> {
     /// A connection ready to use (the hot path), or what else the step found.
-    type Output = Result<Pooled<M>, Step<M::Connection>>;
+    type Output = Result<Pooled<M>, StepOf<M>>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = &mut *self;
@@ -1056,10 +1158,7 @@ impl<M: Manager> Future for Checkout<'_, M> {
 impl<M: Manager> Checkout<'_, M> {
     /// Polls the waiter's own timer, if it has one; when it fires, leaves the queue (taking a
     /// hand-off that raced with the timer, if any).
-    fn poll_fallback(
-        &mut self,
-        cx: &mut Context<'_>,
-    ) -> Poll<Result<Pooled<M>, Step<M::Connection>>> {
+    fn poll_fallback(&mut self, cx: &mut Context<'_>) -> Poll<Result<Pooled<M>, StepOf<M>>> {
         let Some(sleep) = self.fallback.as_mut() else {
             return Poll::Pending;
         };
@@ -1075,7 +1174,7 @@ impl<M: Manager> Checkout<'_, M> {
     /// Leaves the queue. Returns what the waiter had been handed but not collected, if
     /// anything (it was served before it could leave), and the counts just before it left,
     /// itself included.
-    fn leave(&mut self) -> (Option<Handoff<M::Connection>>, Status) {
+    fn leave(&mut self) -> (Option<HandoffOf<M>>, Status) {
         let waiting = self.waiting.take();
         let (queued, status) = self.shared.with_state(|st| {
             let status = st.status();
@@ -1132,10 +1231,12 @@ impl<M: Manager> Drop for ConnectSlot<M> {
     }
 }
 
-/// Opens one connection for a reserved slot, retrying with backoff while it is still needed.
-async fn run_connect<M: Manager>(mut slot: ConnectSlot<M>, failures: u32) {
+/// Opens one connection for a reserved slot, retrying while it is still needed (see
+/// `State::connect_failed`): after the backoff, or the slow interval after a permanent error or
+/// while the breaker is open (this task is then its probe).
+async fn run_connect<M: Manager>(mut slot: ConnectSlot<M>, plan: ConnectPlan) {
     let shared = Arc::clone(&slot.shared);
-    let mut delay = shared.backoff(failures);
+    let mut delay = shared.retry_delay(plan.failures, plan.slow);
     loop {
         if !delay.is_zero() {
             // Cancellation safety: the slot is released by `ConnectSlot::drop`.
@@ -1150,13 +1251,8 @@ async fn run_connect<M: Manager>(mut slot: ConnectSlot<M>, failures: u32) {
         let error = match result {
             Ok(Ok(conn)) => {
                 let live = shared.new_live(conn, now);
-                let (returned, plan) = shared.with_state(|st| {
-                    st.observe(now);
-                    st.connecting -= 1;
-                    st.in_use += 1;
-                    st.counters.created += 1;
-                    st.connect_failures = 0;
-                    st.last_connect_error = None;
+                let (returned, plan, reopened) = shared.with_state(|st| {
+                    let reopened = st.connect_succeeded(now);
                     let returned = st.put_back(
                         live,
                         shared.lifo,
@@ -1164,53 +1260,62 @@ async fn run_connect<M: Manager>(mut slot: ConnectSlot<M>, failures: u32) {
                         shared.config.max_connecting,
                     );
                     // More waiters than connects in flight, or still below min_idle (the first
-                    // plan was capped by max_connecting): keep going.
+                    // plan was capped by max_connecting, or by the breaker): keep going.
                     let plan = match returned {
                         Returned::Close { .. } => ConnectPlan::default(),
                         _ => shared.plan(st),
                     };
-                    (returned, plan)
+                    (returned, plan, reopened)
                 });
                 shared.spawn_connects(plan);
                 slot.armed = false;
                 shared.emit(&PoolEvent::Connected {
                     duration: Duration::from_nanos(now.saturating_sub(started)),
                 });
+                if let Some(open_for) = reopened {
+                    shared.emit(&PoolEvent::BreakerClosed {
+                        open_for: Duration::from_nanos(open_for),
+                    });
+                }
                 shared.settle(returned);
                 return;
             }
-            Ok(Err(e)) => ConnectError::Failed(Arc::new(e)),
+            Ok(Err(e)) => match shared.manager.error_class(&e) {
+                ErrorClass::Transient => ConnectError::Failed(Arc::new(e)),
+                ErrorClass::Permanent => ConnectError::Permanent(Arc::new(e)),
+            },
             Err(_) => ConnectError::TimedOut(connect_timeout),
         };
-        let min_idle = shared.config.min_idle;
-        let (keep, failures, drained) = shared.with_state(|st| {
-            st.counters.connect_errors += 1;
-            st.connect_failures = st.connect_failures.saturating_add(1);
-            st.last_connect_error = Some(error.clone());
-            // Still needed if some waiter is not covered by the other connects in flight, or
-            // the pool is below min_idle.
-            let keep = !st.closed
-                && st.size <= st.max_size
-                && (st.waiters.len() >= st.connecting || st.size <= min_idle);
-            if !keep {
-                st.size -= 1;
-                st.connecting -= 1;
-            }
-            (keep, st.connect_failures, st.closed && st.size == 0)
+        let after = shared.with_state(|st| {
+            st.connect_failed(
+                &error,
+                now,
+                shared.config.min_idle,
+                shared.config.breaker_threshold,
+            )
         });
-        if !keep {
+        if !after.retry {
             slot.armed = false;
+        }
+        for w in after.wake {
+            w.wake();
         }
         shared.emit(&PoolEvent::ConnectFailed {
             error: &error,
-            consecutive_failures: failures,
+            consecutive_failures: after.failures,
         });
-        if drained {
+        if after.opened {
+            shared.emit(&PoolEvent::BreakerOpened {
+                error: &error,
+                consecutive_failures: after.failures,
+            });
+        }
+        if after.drained {
             shared.drained.notify_waiters();
         }
-        if !keep {
+        if !after.retry {
             return;
         }
-        delay = shared.backoff(failures);
+        delay = shared.retry_delay(after.failures, after.slow);
     }
 }

@@ -1,5 +1,5 @@
-//! What the pool reports: [`Status`] (counts now), [`Stats`] (cumulative counters),
-//! [`PoolEvent`] and [`RemoveReason`].
+//! What the pool reports: [`Status`] (counts now, and whether the breaker is open), [`Stats`]
+//! (cumulative counters), [`PoolEvent`] and [`RemoveReason`].
 
 use std::time::Duration;
 
@@ -22,6 +22,10 @@ pub struct Status {
     pub connecting: usize,
     /// Callers waiting for a connection.
     pub waiting: usize,
+    /// The breaker is open: connects have been failing with no idle connection, and callers
+    /// that would need a new connection may be failed at once (see
+    /// [`breaker_threshold`](crate::Config::breaker_threshold)).
+    pub breaker_open: bool,
 }
 
 /// Cumulative counters since the pool was built.
@@ -37,6 +41,13 @@ pub struct Stats {
     pub timeouts: u64,
     /// Acquires rejected because `max_waiters` callers were waiting.
     pub rejected_queue_full: u64,
+    /// Acquires failed at once because the breaker was open and no connection was idle
+    /// ([`Error::Unreachable`](crate::Error::Unreachable), or
+    /// [`Error::Connect`](crate::Error::Connect) after a permanent connect error).
+    pub rejected_unreachable: u64,
+    /// Waiting callers failed at once with [`Error::Connect`](crate::Error::Connect) because a
+    /// connect meant to serve them failed with a permanent error.
+    pub failed_connect: u64,
     /// Connections opened.
     pub connections_created: u64,
     /// Connects that failed or timed out.
@@ -49,6 +60,9 @@ pub struct Stats {
     pub closed_lifetime: u64,
     /// Connections closed because their health check failed or timed out.
     pub closed_check_failed: u64,
+    /// Connections closed because [`Manager::is_dead`](crate::Manager::is_dead) found them
+    /// dead before they were handed out.
+    pub closed_dead: u64,
     /// Connections closed because their reset failed, timed out or could not run.
     pub closed_reset_failed: u64,
     /// Connections closed because the pool was shrunk by `resize`.
@@ -57,6 +71,10 @@ pub struct Stats {
     pub closed_close: u64,
     /// Connections taken out of the pool with [`Pooled::take`](crate::Pooled::take).
     pub taken: u64,
+    /// Times the breaker opened.
+    pub breaker_opened: u64,
+    /// Times the breaker closed (a connect succeeded while it was open).
+    pub breaker_closed: u64,
     /// Total time callers spent waiting in the queue.
     pub wait_time_total: Duration,
     /// Longest time one caller spent waiting in the queue.
@@ -75,6 +93,8 @@ pub enum RemoveReason {
     MaxLifetime,
     /// Its health check failed or timed out.
     CheckFailed,
+    /// [`Manager::is_dead`](crate::Manager::is_dead) found it dead before it was handed out.
+    Dead,
     /// It needed a reset that failed, timed out or could not run.
     ResetFailed,
     /// The pool was shrunk below its size.
@@ -103,10 +123,24 @@ pub enum PoolEvent<'a> {
         /// Consecutive failures so far, this one included.
         consecutive_failures: u32,
     },
-    /// A health check failed; the connection is being closed.
+    /// A health check failed or ran out of
+    /// [`check_timeout`](crate::Config::check_timeout); the connection is being closed.
     CheckFailed {
-        /// The manager's error.
+        /// The manager's error, or one saying that the check timed out.
         error: &'a (dyn std::error::Error + Send + Sync + 'static),
+    },
+    /// The breaker opened: connects kept failing with no idle connection (or one failed with a
+    /// permanent error), so callers that would need a new connection are failed at once.
+    BreakerOpened {
+        /// The failure that opened it.
+        error: &'a (dyn std::error::Error + Send + Sync + 'static),
+        /// Consecutive failures so far, this one included.
+        consecutive_failures: u32,
+    },
+    /// The breaker closed: a connect succeeded.
+    BreakerClosed {
+        /// How long it was open.
+        open_for: Duration,
     },
     /// A caller got a connection.
     Acquired {

@@ -1,5 +1,6 @@
-//! A fake manager: connect and check behave as scripted (ok, err, slow, never), connections can
-//! be marked broken or dirty, and counters say how many connections are alive.
+//! A fake manager: connect and check behave as scripted (ok, err, slow, never), connect errors
+//! have a chosen class, connections can be marked broken or dirty (or, while idle, dead to the
+//! probe), and counters say how many connections are alive.
 
 use std::collections::VecDeque;
 use std::fmt;
@@ -8,7 +9,7 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use tarn_pool::Manager;
+use tarn_pool::{ErrorClass, Manager};
 
 /// How one connect, check or reset behaves.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -36,11 +37,17 @@ pub(crate) struct Inner {
     pub(crate) connect_script: Mutex<VecDeque<Behave>>,
     pub(crate) check: Mutex<Behave>,
     pub(crate) reset: Mutex<Behave>,
+    /// The class `error_class` gives every connect error.
+    pub(crate) connect_class: Mutex<ErrorClass>,
+    /// Connections with an id below this are dead to `is_dead` (see `kill_all`).
+    pub(crate) dead_below: AtomicUsize,
     /// Connections alive (created and not yet dropped).
     pub(crate) live: AtomicUsize,
     pub(crate) connect_attempts: AtomicUsize,
     pub(crate) created: AtomicUsize,
     pub(crate) checks: AtomicUsize,
+    /// Calls of `is_dead`.
+    pub(crate) probes: AtomicUsize,
     pub(crate) resets: AtomicUsize,
     pub(crate) closes: AtomicUsize,
 }
@@ -57,6 +64,15 @@ impl Inner {
     }
     pub(crate) fn set_reset(&self, b: Behave) {
         *self.reset.lock().unwrap() = b;
+    }
+    pub(crate) fn set_connect_class(&self, class: ErrorClass) {
+        *self.connect_class.lock().unwrap() = class;
+    }
+    /// Every connection opened so far is dead to the probe from now on (its peer closed the
+    /// socket while it sat idle); later ones are not.
+    pub(crate) fn kill_all(&self) {
+        self.dead_below
+            .store(self.created.load(Ordering::SeqCst), Ordering::SeqCst);
     }
     pub(crate) fn script_connects(&self, script: &[Behave]) {
         self.connect_script
@@ -82,10 +98,13 @@ impl Fake {
                 connect_script: Mutex::new(VecDeque::new()),
                 check: Mutex::new(Behave::Ok),
                 reset: Mutex::new(Behave::Ok),
+                connect_class: Mutex::new(ErrorClass::Transient),
+                dead_below: AtomicUsize::new(0),
                 live: AtomicUsize::new(0),
                 connect_attempts: AtomicUsize::new(0),
                 created: AtomicUsize::new(0),
                 checks: AtomicUsize::new(0),
+                probes: AtomicUsize::new(0),
                 resets: AtomicUsize::new(0),
                 closes: AtomicUsize::new(0),
             }),
@@ -144,6 +163,15 @@ impl Manager for Fake {
         self.inner.checks.fetch_add(1, Ordering::SeqCst);
         let b = *self.inner.check.lock().unwrap();
         behave(b, "check").await
+    }
+
+    fn error_class(&self, _error: &FakeError) -> ErrorClass {
+        *self.inner.connect_class.lock().unwrap()
+    }
+
+    fn is_dead(&self, conn: &mut Conn) -> bool {
+        self.inner.probes.fetch_add(1, Ordering::SeqCst);
+        conn.id < self.inner.dead_below.load(Ordering::SeqCst)
     }
 
     fn has_broken(&self, conn: &mut Conn) -> bool {

@@ -1,9 +1,10 @@
-//! Maintenance (idle reaping, lifetime), resize, close, drop.
+//! Maintenance (idle reaping, lifetime at each connection's own deadline), resize, close, drop.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tarn_pool::{Error, Pool};
+use tarn_pool::{Error, Pool, PoolEvent, RemoveReason};
+use tokio::time::Instant;
 
 use crate::fake::{Fake, Inner};
 use crate::{settle, settle_live};
@@ -80,6 +81,89 @@ async fn lifetimes_are_jittered() {
     tokio::time::sleep(Duration::from_secs(60)).await;
     assert_eq!(pool.status().size, 0);
     assert_eq!(pool.stats().closed_lifetime, 20);
+}
+
+/// Opens `n` connections at the same instant, returns them all to idle, and returns the
+/// (paused) times at which each was retired for its lifetime, counted from their opening.
+async fn retirement_times(n: usize, lifetime: Duration) -> Vec<Duration> {
+    let retired = Arc::new(Mutex::new(Vec::new()));
+    let seen = Arc::clone(&retired);
+    let pool = Pool::builder(Fake::new())
+        .max_size(n)
+        .max_connecting(n)
+        .idle_timeout(None)
+        .max_lifetime(Some(lifetime))
+        .observer(move |e| {
+            if let PoolEvent::Removed {
+                reason: RemoveReason::MaxLifetime,
+            } = e
+            {
+                seen.lock().unwrap().push(Instant::now());
+            }
+        })
+        .build()
+        .unwrap();
+    let start = Instant::now();
+    let mut held = Vec::new();
+    for _ in 0..n {
+        held.push(pool.get().await.unwrap());
+    }
+    assert_eq!(start.elapsed(), Duration::ZERO, "opened together");
+    drop(held);
+    tokio::time::sleep(lifetime + Duration::from_secs(1)).await;
+    assert_eq!(pool.status().size, 0);
+    assert_eq!(pool.stats().closed_lifetime, n as u64);
+    let times = retired.lock().unwrap();
+    times.iter().map(|t| *t - start).collect()
+}
+
+/// Idle connections are retired at their own jittered deadlines, not together at the next
+/// maintenance pass: 20 connections opened together with a 10 s lifetime (no idle_timeout, so
+/// the pass runs every 2.5 s) leave at distinct times spread over the jitter window (up to
+/// 2.5 %, 250 ms).
+#[tokio::test(start_paused = true)]
+async fn idle_connections_retire_at_their_own_jittered_deadlines() {
+    let lifetime = Duration::from_secs(10);
+    let times = retirement_times(20, lifetime).await;
+    assert_eq!(times.len(), 20);
+    let window = lifetime.mul_f64(0.025);
+    for t in &times {
+        assert!(
+            *t >= lifetime - window && *t <= lifetime + Duration::from_millis(1),
+            "retired at {t:?}"
+        );
+    }
+    let (first, last) = (times.iter().min().unwrap(), times.iter().max().unwrap());
+    assert!(
+        *last - *first >= Duration::from_millis(100),
+        "spread over {:?}",
+        *last - *first
+    );
+    // The timer wheel counts milliseconds: 20 deadlines in 250 ms mostly differ.
+    let mut distinct: Vec<u128> = times.iter().map(|t| t.as_millis()).collect();
+    distinct.dedup();
+    assert!(distinct.len() >= 12, "retired at only {distinct:?}");
+}
+
+/// A short lifetime still spreads: the jitter is at least the shorter of 100 ms and 10 % of
+/// the lifetime (2.5 % of 1 s would be 25 ms).
+#[tokio::test(start_paused = true)]
+async fn short_lifetimes_are_jittered_by_at_least_a_tenth() {
+    let lifetime = Duration::from_secs(1);
+    let times = retirement_times(20, lifetime).await;
+    for t in &times {
+        assert!(
+            *t >= lifetime - Duration::from_millis(100)
+                && *t <= lifetime + Duration::from_millis(1),
+            "retired at {t:?}"
+        );
+    }
+    let (first, last) = (times.iter().min().unwrap(), times.iter().max().unwrap());
+    assert!(
+        *last - *first >= Duration::from_millis(40),
+        "spread over {:?}",
+        *last - *first
+    );
 }
 
 #[tokio::test(start_paused = true)]

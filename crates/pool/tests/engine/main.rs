@@ -3,9 +3,11 @@
 //! One test binary; each module covers one area. `fake` is the configurable manager.
 
 mod basics;
+mod breaker;
 mod cancellation;
 mod failures;
 mod fake;
+mod health;
 mod lifecycle;
 mod stress;
 
