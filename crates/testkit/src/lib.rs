@@ -19,6 +19,9 @@
 //!   `Drop` (or, for the shared server, a reaper process) removes everything.
 //! - [`PgBouncer`] runs a real PgBouncer in front of a server, in session, transaction or
 //!   statement mode ([`PoolMode`]), authenticating the same roles ([`AuthType`]).
+//! - [`TestCerts`] makes CAs, server and client certificates at run time, and
+//!   `PgServer::builder().tls(TlsSetup::new(&certs))` (or [`PgServer::shared_tls`]) starts a
+//!   server with `ssl=on` and TLS-only roles ([`TlsRole`]: TLS-only password, `cert`, both).
 //! - [`FaultProxy`] sits between a client and a server and adds latency, blackholes,
 //!   resets or refuses connections on command.
 //! - With the `docker` feature, a machine with a Docker engine and no local binaries gets the
@@ -33,14 +36,18 @@ mod pgbouncer;
 mod proxy;
 mod reaper;
 mod server;
+mod tls;
 
 pub use error::{Error, Result};
-pub use params::{ConnParams, Role};
+pub use params::{ConnParams, Role, TlsRole};
 pub use pgbouncer::{
     AuthType, PgBouncer, PgBouncerBuilder, PoolMode, pgbouncer_available, pgbouncer_binary,
 };
 pub use proxy::{FaultProxy, ProxyMode};
 pub use server::{PgServer, PgServerBuilder, TestDb};
+pub use tls::{
+    CA_NAME, ClientCert, OTHER_CA_NAME, PemFile, ServerCert, TestCerts, TlsSetup, WRONG_NAME,
+};
 
 /// A fresh database on the shared server of this test binary (see [`PgServer::shared`]).
 pub fn test_db() -> Result<TestDb<'static>> {
@@ -58,4 +65,18 @@ pub fn controllable_server() -> Result<Option<PgServer>> {
         return Ok(None);
     }
     PgServer::start().map(Some)
+}
+
+/// The TLS server shared by this test binary ([`PgServer::shared_tls`]); `None` (with the reason
+/// printed) when `DATABASE_URL` names a server, which has neither the testkit's certificates nor
+/// its TLS roles.
+pub fn tls_server() -> Result<Option<&'static PgServer>> {
+    match PgServer::shared_tls() {
+        Ok(server) => Ok(Some(server)),
+        Err(e) if e.is_unsupported() => {
+            eprintln!("skipped: {e}");
+            Ok(None)
+        }
+        Err(e) => Err(e),
+    }
 }

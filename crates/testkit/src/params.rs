@@ -52,6 +52,59 @@ impl Role {
     }
 }
 
+/// A login role that exists only on TLS servers (see
+/// [`PgServerBuilder::tls`](crate::PgServerBuilder::tls)), next to every [`Role`]. Each is bound
+/// by `pg_hba.conf` to TLS connections over TCP: `hostssl` lines for `127.0.0.1` and `::1`, and a
+/// `reject` for the same role on plain TCP (`hostnossl`) and on the unix socket (`local`).
+///
+/// A type of its own rather than more [`Role`] variants: code that loops over [`Role::ALL`]
+/// expects every role to log in on every testkit server, plain or not.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum TlsRole {
+    /// `ssl_only_user`: `scram-sha-256` over TLS (channel binding offered), refused over plain
+    /// TCP.
+    SslOnly,
+    /// `cert_user`: the `cert` method: a client certificate whose common name is the user,
+    /// signed by the server's CA ([`TestCerts::client`](crate::TestCerts::client)); no password.
+    Cert,
+    /// `cert_password_user`: `scram-sha-256 clientcert=verify-full`: a client certificate for
+    /// this user ([`TestCerts::client_cert_and_password`](crate::TestCerts::client_cert_and_password))
+    /// *and* the password.
+    CertAndPassword,
+}
+
+impl TlsRole {
+    /// Every TLS-only role.
+    pub const ALL: [TlsRole; 3] = [TlsRole::SslOnly, TlsRole::Cert, TlsRole::CertAndPassword];
+
+    /// The role's user name.
+    pub fn user(self) -> &'static str {
+        match self {
+            TlsRole::SslOnly => "ssl_only_user",
+            TlsRole::Cert => "cert_user",
+            TlsRole::CertAndPassword => "cert_password_user",
+        }
+    }
+
+    /// The role's password; `None` for the certificate-only role.
+    pub fn password(self) -> Option<&'static str> {
+        match self {
+            TlsRole::SslOnly => Some("ssl_only_password"),
+            TlsRole::Cert => None,
+            TlsRole::CertAndPassword => Some("cert_password_password"),
+        }
+    }
+
+    /// The method and options of its `hostssl` line in `pg_hba.conf`.
+    pub fn method(self) -> &'static str {
+        match self {
+            TlsRole::SslOnly => "scram-sha-256",
+            TlsRole::Cert => "cert",
+            TlsRole::CertAndPassword => "scram-sha-256 clientcert=verify-full",
+        }
+    }
+}
+
 /// Everything a client needs to reach one database as one user.
 #[derive(Clone, PartialEq, Eq)]
 pub struct ConnParams {

@@ -16,6 +16,11 @@
 //! group that waits for the test process to exit, then stops the postmaster and removes the
 //! dir. `Drop` kills the reaper once it has cleaned up itself.
 //!
+//! With [`PgServerBuilder::tls`], the server's certificate, key and CA (from a
+//! [`TlsSetup`]) are copied into `tls/` of the temp dir, handed to the user the server runs as
+//! (the key with mode 0600, which PostgreSQL insists on), and the server starts with `ssl=on`,
+//! those files, and `pg_hba.conf` lines for the TLS-only roles ([`TlsRole`]) before the others.
+//!
 //! Admin SQL (creating roles and databases, terminating backends) goes through `psql`, so the
 //! testkit needs no client of its own and works the same for servers it did not start.
 
@@ -33,8 +38,9 @@ use nix::unistd::{Gid, Pid, Uid, User};
 
 use crate::binaries::{self, Binaries};
 use crate::error::{Error, Result};
-use crate::params::{ConnParams, Role};
+use crate::params::{ConnParams, Role, TlsRole};
 use crate::reaper;
+use crate::tls::{TestCerts, TlsSetup};
 
 /// How long a server may take to start (initdb excluded) or to stop before we give up.
 const START_TIMEOUT: Duration = Duration::from_secs(60);
@@ -54,6 +60,8 @@ pub struct PgServer {
     local: Option<Mutex<Local>>,
     /// Whether the auth-matrix roles (see [`Role`]) exist on this server.
     auth_roles: bool,
+    /// Whether the server runs with `ssl=on` and has the TLS roles (see [`TlsRole`]).
+    tls: bool,
     #[cfg(feature = "docker")]
     _container: Option<crate::docker::Container>,
 }
@@ -78,6 +86,7 @@ struct Local {
     socket_dir: PathBuf,
     max_connections: u32,
     extra_config: Vec<(String, String)>,
+    tls: bool,
     run_as: Option<(Uid, Gid)>,
     postmaster: Option<Child>,
     reaper: Option<Child>,
@@ -88,6 +97,7 @@ struct Local {
 pub struct PgServerBuilder {
     max_connections: u32,
     extra_config: Vec<(String, String)>,
+    tls: Option<TlsSetup>,
 }
 
 impl Default for PgServerBuilder {
@@ -95,6 +105,7 @@ impl Default for PgServerBuilder {
         Self {
             max_connections: 200,
             extra_config: Vec::new(),
+            tls: None,
         }
     }
 }
@@ -112,20 +123,33 @@ impl PgServerBuilder {
         self
     }
 
+    /// Starts the server with TLS (`ssl=on`): it presents `setup`'s certificate, accepts client
+    /// certificates signed by its CA, and has the TLS-only roles ([`TlsRole`]) besides every
+    /// [`Role`] (which keep working over plain TCP and TLS alike). Local binaries only: with
+    /// none, `start` fails even with the `docker` feature.
+    ///
+    /// Settings given with [`config`](Self::config) come after the TLS ones, so they can
+    /// change them (e.g. `ssl_min_protocol_version`).
+    pub fn tls(mut self, setup: TlsSetup) -> Self {
+        self.tls = Some(setup);
+        self
+    }
+
     /// Starts the server from local binaries (or, with the `docker` feature and no local
     /// binaries, in a container). Ignores `DATABASE_URL`: this is always a private server.
     pub fn start(self) -> Result<PgServer> {
         match Binaries::find() {
             Ok(bins) => PgServer::start_local(bins, self),
+            // The container has no certificates: a TLS server needs local binaries.
             #[cfg(feature = "docker")]
-            Err(_) => crate::docker::start(self.max_connections),
-            #[cfg(not(feature = "docker"))]
+            Err(_) if self.tls.is_none() => crate::docker::start(self.max_connections),
             Err(e) => Err(e),
         }
     }
 }
 
 static SHARED: OnceLock<std::result::Result<PgServer, String>> = OnceLock::new();
+static SHARED_TLS: OnceLock<std::result::Result<PgServer, String>> = OnceLock::new();
 static DB_COUNTER: AtomicU64 = AtomicU64::new(0);
 
 impl PgServer {
@@ -153,6 +177,27 @@ impl PgServer {
             .map_err(|e| Error::msg(format!("the shared test server did not start: {e}")))
     }
 
+    /// The TLS server shared by every test in this test binary: started on first use with
+    /// [`TestCerts::shared`] and its valid server certificate (see
+    /// [`PgServerBuilder::tls`]), removed when the process exits. [`PgServer::shared`] stays
+    /// a plain server (`ssl=off`), for tests of a server that does not speak TLS.
+    ///
+    /// With `DATABASE_URL` set, this fails with an error for which [`Error::is_unsupported`]
+    /// is true: the TLS roles and certificates exist only on servers the testkit makes.
+    pub fn shared_tls() -> Result<&'static PgServer> {
+        if std::env::var("DATABASE_URL").is_ok_and(|u| !u.is_empty()) {
+            return Err(Error::unsupported("a TLS server"));
+        }
+        SHARED_TLS
+            .get_or_init(|| {
+                TestCerts::shared()
+                    .and_then(|certs| Self::builder().tls(TlsSetup::new(certs)).start())
+                    .map_err(|e| e.to_string())
+            })
+            .as_ref()
+            .map_err(|e| Error::msg(format!("the shared TLS test server did not start: {e}")))
+    }
+
     /// A server named by a URL (`postgres://user:pass@host:port/db`; `?host=/dir` for a unix
     /// socket). The testkit controls nothing about it: `stop`, `restart` and `kill` fail with
     /// an error for which [`Error::is_unsupported`] is true.
@@ -163,6 +208,7 @@ impl PgServer {
             admin_cmd: AdminCommand::Psql(binaries::find_psql()?),
             local: None,
             auth_roles: false,
+            tls: false,
             #[cfg(feature = "docker")]
             _container: None,
         })
@@ -178,6 +224,7 @@ impl PgServer {
             admin_cmd: AdminCommand::DockerExec(container.id()),
             local: None,
             auth_roles: false,
+            tls: false,
             _container: Some(container),
         }
     }
@@ -219,6 +266,7 @@ impl PgServer {
             socket_dir: socket_dir.clone(),
             max_connections: settings.max_connections,
             extra_config: settings.extra_config,
+            tls: settings.tls.is_some(),
             run_as,
             postmaster: None,
             reaper: None,
@@ -226,7 +274,11 @@ impl PgServer {
         // From here on `local` owns the dir: its Drop removes it on every early return.
         local.spawn_reaper()?;
         local.initdb()?;
+        if let Some(setup) = &settings.tls {
+            local.install_tls(setup)?;
+        }
         local.start_on_free_port()?;
+        let tls = local.tls;
 
         let server = PgServer {
             admin: ConnParams {
@@ -240,6 +292,7 @@ impl PgServer {
             admin_cmd: AdminCommand::Psql(local.bins.psql.clone()),
             local: Some(Mutex::new(local)),
             auth_roles: true,
+            tls,
             #[cfg(feature = "docker")]
             _container: None,
         };
@@ -261,6 +314,18 @@ impl PgServer {
                 role.password().unwrap_or_default()
             ));
         }
+        if self.tls {
+            sql.push_str("SET password_encryption = 'scram-sha-256'; ");
+            for role in TlsRole::ALL {
+                match role.password() {
+                    Some(password) => sql.push_str(&format!(
+                        "CREATE ROLE {} LOGIN PASSWORD '{password}'; ",
+                        role.user()
+                    )),
+                    None => sql.push_str(&format!("CREATE ROLE {} LOGIN; ", role.user())),
+                }
+            }
+        }
         self.psql("postgres", &sql).map(drop)
     }
 
@@ -275,6 +340,27 @@ impl PgServer {
             params.password = role.password().map(Into::into);
         }
         params
+    }
+
+    /// Connection parameters for a TLS-only `role` on `dbname`: over TCP (`socket_dir` is
+    /// `None`; the roles are refused on the unix socket), to `127.0.0.1`. The client adds the
+    /// TLS settings (`sslmode`, `sslrootcert`, and for the certificate roles `sslcert` and
+    /// `sslkey`, from [`TestCerts`]). On a server without TLS the role does not exist.
+    pub fn tls_params(&self, role: TlsRole, dbname: &str) -> ConnParams {
+        ConnParams {
+            host: self.admin.host.clone(),
+            port: self.admin.port,
+            socket_dir: None,
+            user: role.user().into(),
+            password: role.password().map(Into::into),
+            dbname: dbname.into(),
+        }
+    }
+
+    /// True when the server runs with `ssl=on` (see [`PgServerBuilder::tls`]), with the
+    /// TLS-only roles ([`TlsRole`]).
+    pub fn tls_enabled(&self) -> bool {
+        self.tls
     }
 
     /// A `postgres://` URL for the superuser on the `postgres` database (or `DATABASE_URL`'s).
@@ -521,6 +607,18 @@ impl Local {
             return Err(Error::msg(format!("initdb failed ({status})")).with_log(&self.log));
         }
         let mut hba = String::from("# Written by tarn-testkit: one role per auth method.\n");
+        if self.tls {
+            // First, so the catch-all `trust` lines below never match these roles.
+            hba.push_str("# TLS-only roles: refused on the unix socket and on plain TCP.\n");
+            for role in TlsRole::ALL {
+                hba.push_str(&format!("local all {} reject\n", role.user()));
+                for addr in ["127.0.0.1/32", "::1/128"] {
+                    let user = role.user();
+                    hba.push_str(&format!("hostssl all {user} {addr} {}\n", role.method()));
+                    hba.push_str(&format!("hostnossl all {user} {addr} reject\n"));
+                }
+            }
+        }
         for kind in ["local all", "host all"] {
             let addr = if kind == "host all" {
                 " 127.0.0.1/32"
@@ -535,6 +633,23 @@ impl Local {
         hba.push_str("host all all ::1/128 trust\n");
         fs::write(self.data.join("pg_hba.conf"), hba)
             .map_err(|e| Error::io("could not write pg_hba.conf", e))
+    }
+
+    /// Copies the server certificate, its key and the CA into `tls/` of the server's dir (the
+    /// key 0600, all of it owned by the user the server runs as: PostgreSQL refuses a key that
+    /// group or others can read) and adds the settings that use them.
+    fn install_tls(&mut self, setup: &TlsSetup) -> Result<()> {
+        let owner = self.run_as.map(|(uid, gid)| (uid.as_raw(), gid.as_raw()));
+        let dir = self.dir.join("tls");
+        let settings = setup.install(&dir, owner).map_err(|e| {
+            Error::io(
+                format!("could not install the TLS files in {}", dir.display()),
+                e,
+            )
+        })?;
+        // Before any `config(..)` setting, so those win.
+        self.extra_config.splice(0..0, settings);
+        Ok(())
     }
 
     fn start_on_free_port(&mut self) -> Result<()> {
@@ -760,6 +875,11 @@ pub(crate) fn local_psql_command(psql: &Path, params: &ConnParams) -> Command {
         "PGSERVICE",
         "PGOPTIONS",
         "PGSSLMODE",
+        "PGSSLROOTCERT",
+        "PGSSLCERT",
+        "PGSSLKEY",
+        "PGSSLCRL",
+        "PGCHANNELBINDING",
         "PGAPPNAME",
     ] {
         cmd.env_remove(var);

@@ -745,3 +745,569 @@ mod pgbouncer {
         }
     }
 }
+
+/// TLS servers and certificates, checked with libpq (`psql`): the sslmode matrix, the TLS-only
+/// roles, client certificates, channel binding, a wrong name, an unknown CA, an expired
+/// certificate.
+mod tls {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    use std::path::Path;
+
+    use tarn_testkit::{
+        ConnParams, PgServer, Role, ServerCert, TestCerts, TlsRole, TlsSetup, WRONG_NAME,
+    };
+
+    /// libpq settings for one connection, beyond host, port, user, password and database.
+    #[derive(Default, Clone, Copy)]
+    struct Ssl<'a> {
+        mode: &'a str,
+        root: Option<&'a Path>,
+        cert: Option<&'a Path>,
+        key: Option<&'a Path>,
+        channel_binding: Option<&'a str>,
+    }
+
+    impl<'a> Ssl<'a> {
+        fn mode(mode: &'a str) -> Self {
+            Ssl {
+                mode,
+                ..Ssl::default()
+            }
+        }
+
+        fn verify_full(certs: &'a TestCerts) -> Self {
+            Ssl {
+                mode: "verify-full",
+                root: Some(certs.ca_cert().path()),
+                ..Ssl::default()
+            }
+        }
+
+        fn client(self, client: &'a tarn_testkit::ClientCert) -> Self {
+            Ssl {
+                cert: Some(client.cert().path()),
+                key: Some(client.key().path()),
+                ..self
+            }
+        }
+    }
+
+    /// Runs `sql` through `psql` over TCP to `host`; psql's stderr on failure.
+    fn libpq(
+        server: &PgServer,
+        mut params: ConnParams,
+        host: &str,
+        ssl: Ssl<'_>,
+        sql: &str,
+    ) -> Result<String, String> {
+        params.socket_dir = None;
+        params.host = host.to_owned();
+        let mut cmd = server.psql_command(&params);
+        cmd.env("PGSSLMODE", ssl.mode);
+        // An explicit path that does not exist: no default ~/.postgresql file sneaks in.
+        let none = Path::new("/nonexistent/tarn-testkit");
+        cmd.env("PGSSLROOTCERT", ssl.root.unwrap_or(none))
+            .env("PGSSLCERT", ssl.cert.unwrap_or(none))
+            .env("PGSSLKEY", ssl.key.unwrap_or(none));
+        if let Some(binding) = ssl.channel_binding {
+            cmd.env("PGCHANNELBINDING", binding);
+        }
+        let out = cmd
+            .args(["-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-c", sql])
+            .stdin(std::process::Stdio::null())
+            .output()
+            .map_err(|e| e.to_string())?;
+        if out.status.success() {
+            Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
+        } else {
+            Err(String::from_utf8_lossy(&out.stderr).trim().to_owned())
+        }
+    }
+
+    const SSL_IN_USE: &str = "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()";
+
+    fn shared() -> Option<(&'static PgServer, &'static TestCerts)> {
+        let server = tarn_testkit::tls_server().expect("the shared TLS server starts")?;
+        Some((server, TestCerts::shared().unwrap()))
+    }
+
+    /// Asserts that the connection failed with `expected` in psql's message; returns it.
+    fn refused(result: Result<String, String>, expected: &str, what: &str) -> String {
+        match result {
+            Ok(out) => panic!("{what}: connected ({out}), expected a refusal"),
+            Err(e) => {
+                assert!(
+                    e.contains(expected),
+                    "{what}: expected {expected:?} in: {e}"
+                );
+                eprintln!("{what}: {e}");
+                e
+            }
+        }
+    }
+
+    #[test]
+    fn verify_full_by_name_and_by_ip_and_every_role_on_tls_and_plain() {
+        let Some((server, certs)) = shared() else {
+            return;
+        };
+        assert!(server.tls_enabled());
+        let admin = server.params(Role::Superuser, "postgres");
+        for host in ["localhost", "127.0.0.1"] {
+            let out = libpq(
+                server,
+                admin.clone(),
+                host,
+                Ssl::verify_full(certs),
+                SSL_IN_USE,
+            );
+            assert_eq!(out.as_deref(), Ok("t"), "verify-full to {host}");
+        }
+        // Without a root certificate, `prefer` and `require` encrypt without verifying;
+        // `disable` stays plain.
+        for (mode, ssl) in [("prefer", "t"), ("require", "t"), ("disable", "f")] {
+            let out = libpq(
+                server,
+                admin.clone(),
+                "127.0.0.1",
+                Ssl::mode(mode),
+                SSL_IN_USE,
+            );
+            assert_eq!(out.as_deref(), Ok(ssl), "sslmode={mode}");
+        }
+        // The auth-matrix roles log in by their methods over TLS and over plain TCP alike.
+        for role in Role::ALL {
+            for (mode, ssl) in [("verify-full", "t"), ("disable", "f")] {
+                let tls = Ssl {
+                    mode,
+                    ..Ssl::verify_full(certs)
+                };
+                let out = libpq(
+                    server,
+                    server.params(role, "postgres"),
+                    "localhost",
+                    tls,
+                    "SELECT current_user, ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()",
+                );
+                assert_eq!(
+                    out,
+                    Ok(format!("{}|{ssl}", role.user())),
+                    "{role:?} sslmode={mode}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn scram_over_tls_binds_the_channel() {
+        let Some((server, certs)) = shared() else {
+            return;
+        };
+        let scram = server.params(Role::Scram, "postgres");
+        let bound = Ssl {
+            channel_binding: Some("require"),
+            ..Ssl::verify_full(certs)
+        };
+        assert_eq!(
+            libpq(server, scram.clone(), "localhost", bound, "SELECT 1").as_deref(),
+            Ok("1")
+        );
+        let ssl_only = server.tls_params(TlsRole::SslOnly, "postgres");
+        assert_eq!(
+            libpq(server, ssl_only, "localhost", bound, "SELECT 1").as_deref(),
+            Ok("1")
+        );
+        // Plain TCP has no channel to bind to.
+        let plain = Ssl {
+            channel_binding: Some("require"),
+            ..Ssl::mode("disable")
+        };
+        refused(
+            libpq(server, scram, "localhost", plain, "SELECT 1"),
+            "channel binding required",
+            "channel_binding=require without TLS",
+        );
+    }
+
+    #[test]
+    fn the_ssl_only_role_is_refused_without_tls() {
+        let Some((server, certs)) = shared() else {
+            return;
+        };
+        let params = server.tls_params(TlsRole::SslOnly, "postgres");
+        assert_eq!(params.user, "ssl_only_user");
+        assert_eq!(params.password.as_deref(), Some("ssl_only_password"));
+        assert_eq!(
+            libpq(
+                server,
+                params.clone(),
+                "127.0.0.1",
+                Ssl::verify_full(certs),
+                "SELECT current_user"
+            )
+            .as_deref(),
+            Ok("ssl_only_user")
+        );
+        refused(
+            libpq(
+                server,
+                params.clone(),
+                "127.0.0.1",
+                Ssl::mode("disable"),
+                "SELECT 1",
+            ),
+            "no encryption",
+            "ssl_only_user with sslmode=disable",
+        );
+        let mut wrong = params.clone();
+        wrong.password = Some("wrong".into());
+        refused(
+            libpq(
+                server,
+                wrong,
+                "127.0.0.1",
+                Ssl::verify_full(certs),
+                "SELECT 1",
+            ),
+            "password authentication failed",
+            "ssl_only_user with a wrong password",
+        );
+        // Nor on the unix socket.
+        let mut socket = params;
+        socket.socket_dir = server.socket_dir().map(Path::to_path_buf);
+        let err = server
+            .psql_as(&socket, "SELECT 1")
+            .expect_err("ssl_only_user on the unix socket");
+        assert!(err.to_string().contains("rejects connection"), "{err}");
+    }
+
+    #[test]
+    fn cert_user_logs_in_with_its_certificate_only() {
+        let Some((server, certs)) = shared() else {
+            return;
+        };
+        let params = server.tls_params(TlsRole::Cert, "postgres");
+        assert_eq!(
+            (params.user.as_str(), params.password.as_deref()),
+            ("cert_user", None)
+        );
+        assert_eq!(certs.client().user(), "cert_user");
+        let full = Ssl::verify_full(certs);
+        let pkcs1 = certs
+            .client()
+            .key_pkcs1()
+            .expect("the RSA client key in PKCS#1");
+        assert!(pkcs1.pem().starts_with("-----BEGIN RSA PRIVATE KEY-----"));
+        assert!(
+            certs
+                .client()
+                .key()
+                .pem()
+                .starts_with("-----BEGIN PRIVATE KEY-----")
+        );
+        // The RSA key in PKCS#8 and in PKCS#1, and an ECDSA key.
+        for (what, ssl) in [
+            ("rsa pkcs8", full.client(certs.client())),
+            (
+                "rsa pkcs1",
+                Ssl {
+                    key: Some(pkcs1.path()),
+                    ..full.client(certs.client())
+                },
+            ),
+            ("ecdsa", full.client(certs.client_ec())),
+        ] {
+            let out = libpq(
+                server,
+                params.clone(),
+                "localhost",
+                ssl,
+                "SELECT current_user || ' ' || client_dn FROM pg_stat_ssl WHERE pid = pg_backend_pid()",
+            );
+            assert_eq!(
+                out.as_deref(),
+                Ok("cert_user /O=tarn tests/CN=cert_user"),
+                "{what}"
+            );
+        }
+        refused(
+            libpq(server, params.clone(), "localhost", full, "SELECT 1"),
+            "requires a valid client certificate",
+            "cert_user without a certificate",
+        );
+        refused(
+            libpq(
+                server,
+                params.clone(),
+                "localhost",
+                Ssl::mode("disable"),
+                "SELECT 1",
+            ),
+            "no encryption",
+            "cert_user without TLS",
+        );
+        // Someone else's certificate (the common name is not the user).
+        refused(
+            libpq(
+                server,
+                params.clone(),
+                "localhost",
+                full.client(certs.client_cert_and_password()),
+                "SELECT 1",
+            ),
+            "certificate authentication failed for user \"cert_user\"",
+            "cert_user with cert_password_user's certificate",
+        );
+        // A certificate from a CA the server does not trust ends the handshake.
+        refused(
+            libpq(
+                server,
+                params,
+                "localhost",
+                full.client(certs.untrusted_client()),
+                "SELECT 1",
+            ),
+            "unknown ca",
+            "cert_user with a certificate of the other CA",
+        );
+    }
+
+    #[test]
+    fn cert_and_password_user_needs_both() {
+        let Some((server, certs)) = shared() else {
+            return;
+        };
+        let params = server.tls_params(TlsRole::CertAndPassword, "postgres");
+        let with_cert = Ssl::verify_full(certs).client(certs.client_cert_and_password());
+        assert_eq!(
+            libpq(
+                server,
+                params.clone(),
+                "localhost",
+                with_cert,
+                "SELECT current_user"
+            )
+            .as_deref(),
+            Ok("cert_password_user")
+        );
+        refused(
+            libpq(
+                server,
+                params.clone(),
+                "localhost",
+                Ssl::verify_full(certs),
+                "SELECT 1",
+            ),
+            "requires a valid client certificate",
+            "cert_password_user without a certificate",
+        );
+        let mut wrong = params.clone();
+        wrong.password = Some("wrong".into());
+        refused(
+            libpq(server, wrong, "localhost", with_cert, "SELECT 1"),
+            "password authentication failed",
+            "cert_password_user with a wrong password",
+        );
+        // verify-full: the certificate must name this user. The client is told only that
+        // "password authentication failed" (the message names the line's method); the server
+        // log says why.
+        refused(
+            libpq(
+                server,
+                params,
+                "localhost",
+                Ssl::verify_full(certs).client(certs.client()),
+                "SELECT 1",
+            ),
+            "password authentication failed for user \"cert_password_user\"",
+            "cert_password_user with cert_user's certificate",
+        );
+        let log = std::fs::read_to_string(server.log_path().unwrap()).unwrap();
+        assert!(
+            log.contains(
+                "certificate validation (clientcert=verify-full) failed for user \"cert_password_user\": CN mismatch"
+            ),
+            "{log}"
+        );
+    }
+
+    #[test]
+    fn an_unknown_ca_fails_verification() {
+        let Some((server, certs)) = shared() else {
+            return;
+        };
+        let other = Ssl {
+            root: Some(certs.other_ca_cert().path()),
+            ..Ssl::verify_full(certs)
+        };
+        for mode in ["verify-ca", "verify-full"] {
+            refused(
+                libpq(
+                    server,
+                    server.params(Role::Superuser, "postgres"),
+                    "localhost",
+                    Ssl { mode, ..other },
+                    "SELECT 1",
+                ),
+                "certificate verify failed",
+                &format!("{mode} with the other CA"),
+            );
+        }
+    }
+
+    fn private_with(which: ServerCert) -> Option<PgServer> {
+        if std::env::var("DATABASE_URL").is_ok_and(|u| !u.is_empty()) {
+            eprintln!("skipped: TLS servers are started by the testkit only");
+            return None;
+        }
+        let certs = TestCerts::shared().unwrap();
+        let setup = TlsSetup::with_server_cert(certs, which);
+        assert_eq!(setup.server_cert(), which);
+        Some(PgServer::builder().tls(setup).start().unwrap())
+    }
+
+    #[test]
+    fn a_wrong_name_fails_verify_full_only() {
+        let Some(server) = private_with(ServerCert::WrongName) else {
+            return;
+        };
+        let certs = TestCerts::shared().unwrap();
+        let admin = server.params(Role::Superuser, "postgres");
+        for host in ["localhost", "127.0.0.1"] {
+            let err = refused(
+                libpq(
+                    &server,
+                    admin.clone(),
+                    host,
+                    Ssl::verify_full(certs),
+                    "SELECT 1",
+                ),
+                &format!("server certificate for \"{WRONG_NAME}\""),
+                &format!("verify-full to {host}"),
+            );
+            assert!(
+                err.contains(&format!("does not match host name \"{host}\"")),
+                "{err}"
+            );
+        }
+        let verify_ca = Ssl {
+            mode: "verify-ca",
+            ..Ssl::verify_full(certs)
+        };
+        assert_eq!(
+            libpq(&server, admin, "localhost", verify_ca, SSL_IN_USE).as_deref(),
+            Ok("t")
+        );
+    }
+
+    #[test]
+    fn an_expired_certificate_fails_verification() {
+        let Some(server) = private_with(ServerCert::Expired) else {
+            return;
+        };
+        let certs = TestCerts::shared().unwrap();
+        let admin = server.params(Role::Superuser, "postgres");
+        for mode in ["verify-ca", "verify-full"] {
+            refused(
+                libpq(
+                    &server,
+                    admin.clone(),
+                    "localhost",
+                    Ssl {
+                        mode,
+                        ..Ssl::verify_full(certs)
+                    },
+                    "SELECT 1",
+                ),
+                "certificate verify failed",
+                &format!("{mode} against the expired certificate"),
+            );
+        }
+        // libpq does not say why; the alert it sends the server does.
+        let log = std::fs::read_to_string(server.log_path().unwrap()).unwrap();
+        assert!(log.contains("certificate expired"), "{log}");
+        assert_eq!(
+            libpq(
+                &server,
+                admin,
+                "localhost",
+                Ssl::mode("require"),
+                SSL_IN_USE
+            )
+            .as_deref(),
+            Ok("t")
+        );
+    }
+
+    #[test]
+    fn the_shared_server_stays_plain() {
+        let server = PgServer::shared().unwrap();
+        if !server.is_controllable() {
+            eprintln!("skipped: DATABASE_URL's server may or may not speak TLS");
+            return;
+        }
+        assert!(!server.tls_enabled());
+        refused(
+            libpq(
+                server,
+                server.params(Role::Superuser, "postgres"),
+                "127.0.0.1",
+                Ssl::mode("require"),
+                "SELECT 1",
+            ),
+            "server does not support SSL",
+            "sslmode=require against the plain shared server",
+        );
+    }
+
+    #[test]
+    fn keys_are_private_and_the_server_owns_its_copy() {
+        let Some((server, certs)) = shared() else {
+            return;
+        };
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        for key in [
+            certs.ca_key(),
+            certs.server_key(),
+            certs.client().key(),
+            certs.client().key_pkcs1().unwrap(),
+            certs.client_ec().key(),
+        ] {
+            assert_eq!(mode(key.path()), 0o600, "{key:?}");
+        }
+        assert_eq!(mode(certs.ca_cert().path()), 0o644);
+        let tls = server.dir().unwrap().join("tls");
+        let key = tls.join("server.key");
+        assert_eq!(mode(&key), 0o600);
+        assert_eq!(
+            std::fs::read_to_string(&key).unwrap(),
+            certs.server_key().pem()
+        );
+        // The server runs as `postgres` when the tests run as root, and owns its key.
+        let owner = std::fs::metadata(&key).unwrap().uid();
+        let data_owner = std::fs::metadata(server.dir().unwrap().join("data"))
+            .unwrap()
+            .uid();
+        assert_eq!(owner, data_owner);
+        if nix::unistd::geteuid().is_root() {
+            assert_ne!(owner, 0, "the server key is still root's");
+        }
+    }
+
+    #[test]
+    fn a_dropped_set_removes_its_dir() {
+        let certs = TestCerts::generate().unwrap();
+        let dir = certs.dir().to_path_buf();
+        assert!(certs.server_cert().path().starts_with(&dir));
+        assert!(
+            certs
+                .client()
+                .cert()
+                .pem()
+                .starts_with("-----BEGIN CERTIFICATE-----")
+        );
+        assert!(certs.client_ec().key_pkcs1().is_none());
+        drop(certs);
+        assert!(!dir.exists(), "{} outlived Drop", dir.display());
+    }
+}
