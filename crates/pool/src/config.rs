@@ -76,19 +76,21 @@ pub struct Config {
     /// half to whole `backoff_max` (random), not on the exponential backoff.
     pub backoff_max: Duration,
     /// Consecutive failed connects, with no idle connection, after which the pool stops making
-    /// callers wait for connects that keep failing (the breaker opens). `None` turns the breaker
-    /// off. Default 3.
+    /// callers wait for connects that keep failing (the breaker opens). A connect error the
+    /// manager classes as permanent opens it at once. `None` turns the breaker off; 0 is
+    /// refused. Default 3.
     ///
     /// While the breaker is open, a `get` that finds no idle connection and would need a new one
-    /// (the pool is not full of open connections) fails at once with
+    /// (the pool is not full of open connections) fails at once: with
     /// [`Error::Unreachable`](crate::Error::Unreachable) while a probe connect is in flight, and
-    /// with [`Error::Connect`](crate::Error::Connect) if the last connect failed with a permanent
-    /// error. Callers already waiting when it opens keep their `acquire_timeout`. One probe
-    /// connect is retried every half to whole [`backoff_max`](Config::backoff_max) while callers
-    /// keep asking; when nobody has asked since its last attempt it stops, and the next caller
-    /// waits (up to its `acquire_timeout`) for a connect of its own, which is the next probe. A
-    /// successful connect closes the breaker. A permanent connect error opens it at once,
-    /// whatever the count. See docs/pool.md.
+    /// with [`Error::Connect`](crate::Error::Connect) whenever the last connect failed with a
+    /// permanent error. Callers already waiting when it opens keep their `acquire_timeout`. At
+    /// most one connect runs, the probe, retried every half to whole
+    /// [`backoff_max`](Config::backoff_max) while callers keep asking; when nobody has asked
+    /// since its last attempt it stops, and after a transient error the next caller then waits
+    /// (up to its `acquire_timeout`) for a connect of its own, which is the next probe. The
+    /// first successful connect closes the breaker. See docs/pool.md, "Failing fast: the
+    /// breaker".
     pub breaker_threshold: Option<u32>,
     /// Most callers allowed to wait at once; a `get` beyond it fails at once with
     /// [`Error::QueueFull`](crate::Error::QueueFull). `None` is unbounded. Default `None`.

@@ -1003,6 +1003,62 @@ mod tests {
         assert_eq!(st.timer_at, Some(100));
     }
 
+    /// The breaker's rules at the level of the counts: it opens at the threshold only with
+    /// nothing idle; while open, at most one connect is planned, a caller that finds nothing
+    /// idle is failed only while that probe is in flight (after a transient error), and a
+    /// success closes it.
+    #[test]
+    fn breaker_opens_with_nothing_idle_caps_connects_and_fails_fast_only_during_a_probe() {
+        let mut st = St::new(4);
+        let error = ConnectError::<std::io::Error>::TimedOut(std::time::Duration::from_secs(1));
+        // Two callers wait; two connects for them.
+        for _ in 0..2 {
+            let _ = st.waiters.push_back(Waker::noop().clone());
+        }
+        assert_eq!(st.plan_connects(0, 2).count, 2);
+        for failures in 1..=2 {
+            let after = st.connect_failed(&error, 10, 0, Some(3));
+            assert!(after.retry && !after.opened && !after.slow, "{failures}");
+        }
+        assert!(st.fail_fast(20).is_none(), "closed breaker");
+        let after = st.connect_failed(&error, 30, 0, Some(3));
+        assert!(after.opened && after.slow);
+        // The other connect in flight gives its slot back at its next failure; one remains.
+        assert!(!after.retry);
+        assert_eq!(st.connecting, 1);
+        assert!(st.status().breaker_open);
+        // A new caller that finds nothing idle fails at once while the probe is in flight.
+        let (failed, plan) = st.fail_fast(50).expect("fails fast");
+        assert_eq!(plan.count, 0);
+        assert!(matches!(
+            failed,
+            Error::Unreachable { consecutive_failures: 3, open_for, .. }
+                if open_for == std::time::Duration::from_nanos(20)
+        ));
+        // The probe fails again: the waiters and the failed-fast caller still ask. Then the
+        // waiters leave and nobody asks before the next failure: it stops.
+        let after = st.connect_failed(&error, 60, 0, Some(3));
+        assert!(after.retry);
+        while st.waiters.serve_oldest(Handoff::Closed).is_ok() {}
+        let after = st.connect_failed(&error, 70, 0, Some(3));
+        assert!(!after.retry, "nobody asked since the last attempt");
+        assert_eq!((st.size, st.connecting), (0, 0));
+        // No probe in flight: the next caller is let through and its connect is the probe;
+        // only one is planned however many wait.
+        assert!(st.fail_fast(90).is_none());
+        for _ in 0..3 {
+            let _ = st.waiters.push_back(Waker::noop().clone());
+        }
+        assert_eq!(st.plan_connects(0, 2).count, 1);
+        assert!(st.fail_fast(95).is_some());
+        assert_eq!(st.connect_succeeded(100), Some(70));
+        assert!(!st.status().breaker_open);
+        assert_eq!(
+            (st.counters.breaker_opened, st.counters.breaker_closed),
+            (1, 1)
+        );
+    }
+
     /// The coarse clock goes live on a real reading, stays live while it is used, and stops
     /// after one tick without use; while live, checkouts read the stored time, not the clock.
     #[test]
