@@ -9,3 +9,4 @@ mod faults;
 mod hostile;
 mod recovery;
 mod support;
+mod tls;
