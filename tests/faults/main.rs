@@ -231,3 +231,142 @@ async fn max_waiters_rejects_at_once_under_overload() {
         w.await.unwrap().unwrap();
     }
 }
+
+/// Waits (polling) until the pool has `n` idle connections.
+async fn wait_idle(pool: &tarn::Pool, n: usize) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while pool.status().idle < n {
+        assert!(Instant::now() < deadline, "{:?}", pool.status());
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn half_open_idle_connections_cost_one_check_timeout_and_fail_nobody() {
+    let (proxy, db) = proxy().await;
+    const N: usize = 4;
+    let check_timeout = Duration::from_millis(300);
+    let pool = builder(&proxy, &db)
+        .min_idle(N)
+        .max_size(2 * N)
+        .check_after_idle(Duration::from_millis(50))
+        .check_timeout(check_timeout)
+        .acquire_timeout(Duration::from_secs(10))
+        .build()
+        .await
+        .unwrap();
+    wait_idle(&pool, N).await;
+    // A network blip: every open connection goes silent (half-open: nothing is closed), new
+    // connects go through.
+    proxy.set_open_mode(ProxyMode::Blackhole);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let mut took = Vec::new();
+    for _ in 0..N {
+        let started = Instant::now();
+        let one: i32 = pool
+            .query_one("SELECT 1", &[])
+            .await
+            .expect("no caller fails")
+            .get(0);
+        assert_eq!(one, 1);
+        took.push(started.elapsed());
+    }
+    eprintln!("half-open: callers served after {took:?}");
+    // The first caller paid one check_timeout and a connect; the rest were not made to check
+    // the other stale connections one by one. (Loose bounds: a loaded 2-core machine.)
+    assert!(took[0] >= check_timeout, "{took:?}");
+    assert!(took[0] < check_timeout + Duration::from_secs(2), "{took:?}");
+    for t in &took[1..] {
+        assert!(*t < check_timeout, "{took:?}");
+    }
+    let stats = pool.stats();
+    assert_eq!(stats.timeouts, 0, "{stats:?}");
+    assert_eq!(stats.closed_check_failed, N as u64, "{stats:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_ping_costs_check_timeout_not_acquire_timeout() {
+    let (proxy, db) = proxy().await;
+    let check_timeout = Duration::from_millis(300);
+    let pool = builder(&proxy, &db)
+        .min_idle(1)
+        .max_size(2)
+        .check_after_idle(Duration::from_millis(50))
+        .check_timeout(check_timeout)
+        .acquire_timeout(Duration::from_secs(10))
+        .build()
+        .await
+        .unwrap();
+    wait_idle(&pool, 1).await;
+    // The open connection answers, but slowly (4 s for a round trip); new ones are fast.
+    proxy.set_open_mode(ProxyMode::Delay(Duration::from_secs(2)));
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let started = Instant::now();
+    let one: i32 = pool.query_one("SELECT 1", &[]).await.unwrap().get(0);
+    let took = started.elapsed();
+    assert_eq!(one, 1);
+    assert!(
+        took >= check_timeout && took < check_timeout + Duration::from_secs(2),
+        "{took:?}"
+    );
+    assert_eq!(pool.stats().closed_check_failed, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn while_the_server_is_unreachable_callers_fail_fast_then_service_resumes() {
+    let (proxy, db) = proxy().await;
+    let acquire_timeout = Duration::from_millis(800);
+    let pool = builder(&proxy, &db)
+        .max_size(4)
+        .acquire_timeout(acquire_timeout)
+        .build()
+        .await
+        .unwrap();
+    // Nothing idle and every connect refused: the server is down.
+    proxy.set_mode(ProxyMode::Refuse);
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let started = Instant::now();
+    let first = pool.get().await.unwrap_err();
+    let first_took = started.elapsed();
+    assert!(
+        first_took <= acquire_timeout + Duration::from_millis(500),
+        "{first_took:?}"
+    );
+    assert!(first.connect_error().is_some(), "{first}");
+    // The breaker is open: later callers fail at once with the last connect error.
+    let mut fast = Vec::new();
+    for _ in 0..50 {
+        let started = Instant::now();
+        let err = pool.get().await.unwrap_err();
+        fast.push(started.elapsed());
+        assert!(err.connect_error().is_some(), "{err}");
+        assert!(err.to_string().contains("failing fast"), "{err}");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    fast.sort();
+    let median = fast[fast.len() / 2];
+    eprintln!(
+        "fail-fast: median {median:?}, max {:?}",
+        fast[fast.len() - 1]
+    );
+    assert!(median < Duration::from_millis(10), "median {median:?}");
+    assert!(pool.status().breaker_open);
+    // The server is back: the probe connect succeeds within one probe interval (the engine's
+    // backoff_max, 2 s), and service resumes.
+    proxy.set_mode(ProxyMode::Pass);
+    let back = Instant::now();
+    loop {
+        match pool.query_one("SELECT 1", &[]).await {
+            Ok(_) => break,
+            Err(e) => {
+                assert!(back.elapsed() < Duration::from_secs(4), "no recovery: {e}");
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+    }
+    eprintln!(
+        "fail-fast: service resumed {:?} after the server came back",
+        back.elapsed()
+    );
+    assert!(!pool.status().breaker_open);
+}

@@ -870,6 +870,29 @@ impl<C, E> State<C, E> {
 
     /// Pops the next idle connection to hand out, counting it in use.
     #[inline]
+    /// Removes the idle connections that have sat idle since `cutoff` or longer (and those of
+    /// unknown health), counting them as failed checks: after a health check ran out of
+    /// `check_timeout`, the connections idle at least as long as the silent one most likely
+    /// crossed the same network event (a NAT or firewall that dropped its state, a failover),
+    /// and checking them one by one would cost one caller a `check_timeout` each.
+    pub(crate) fn evict_idle_since(&mut self, cutoff: Nanos) -> Vec<Live<C>> {
+        let mut evicted = Vec::new();
+        let mut i = 0;
+        while i < self.idle.len() {
+            let live = &self.idle[i];
+            if live.idle_since <= cutoff || live.is_unverified() {
+                if let Some(live) = self.idle.remove(i) {
+                    self.size -= 1;
+                    self.counters.count_removal(RemoveReason::CheckFailed);
+                    evicted.push(live);
+                }
+            } else {
+                i += 1;
+            }
+        }
+        evicted
+    }
+
     pub(crate) fn pop_idle(&mut self) -> Option<Live<C>> {
         let live = self.idle.pop_back()?;
         self.in_use += 1;

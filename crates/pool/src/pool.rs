@@ -376,13 +376,14 @@ impl<M: Manager> Pool<M> {
                 Step::QueueFull => return Err(shared.queue_full()),
                 Step::Unavailable => return Err(Error::Unavailable),
             };
+            let idle_since = live.idle_since;
             let mut guard = Pooled::new(Arc::clone(shared), live);
             if vet != Vet::Ready && shared.manager.is_dead(guard.conn_mut()) {
                 guard.discard(RemoveReason::Dead);
                 continue;
             }
             if vet == Vet::Check {
-                match self.check(guard, deadline, timeout).await? {
+                match self.check(guard, idle_since, deadline, timeout).await? {
                     Some(checked) => guard = checked,
                     None => continue,
                 }
@@ -396,9 +397,15 @@ impl<M: Manager> Pool<M> {
     /// deadline, whichever comes first. `Ok(None)` means the check failed or ran out of
     /// `check_timeout` and the connection was closed: try again. Only the acquire's deadline
     /// running out fails the caller (a [`Phase::Checking`] timeout).
+    ///
+    /// A check that ran out of `check_timeout` (a silent peer, not an error) also evicts the
+    /// idle connections that sat idle at least as long as this one (`idle_since`): they most
+    /// likely crossed the same network event, so the caller's next try is a fresh connect
+    /// rather than another `check_timeout` on the next stale connection.
     async fn check(
         &self,
         mut guard: Pooled<M>,
+        idle_since: Nanos,
         deadline: Deadline,
         timeout: Duration,
     ) -> Result<Option<Pooled<M>>, Error<M::Error>> {
@@ -434,6 +441,7 @@ impl<M: Manager> Pool<M> {
                 let error = CheckTimedOut(check_timeout);
                 shared.emit(&PoolEvent::CheckFailed { error: &error });
                 guard.discard(RemoveReason::CheckFailed);
+                shared.evict_stale_idle(idle_since);
                 Ok(None)
             }
         }
@@ -878,6 +886,25 @@ impl<M: Manager> Shared<M> {
 
     /// After a connection left the counts: close it gracefully, start replacement connects,
     /// and tell `close()` if the pool just drained.
+    /// Closes the idle connections that sat idle since `idle_since` or longer; see
+    /// [`Pool::check`].
+    fn evict_stale_idle(self: &Arc<Self>, idle_since: Nanos) {
+        let (evicted, plan) = self.with_state(|st| {
+            let evicted = st.evict_idle_since(idle_since);
+            let plan = self.plan(st);
+            (evicted, plan)
+        });
+        for live in evicted {
+            self.finish_removal(
+                live.conn,
+                RemoveReason::CheckFailed,
+                ConnectPlan::default(),
+                false,
+            );
+        }
+        self.spawn_connects(plan);
+    }
+
     pub(crate) fn finish_removal(
         self: &Arc<Self>,
         conn: M::Connection,

@@ -75,6 +75,12 @@ pub const DEFAULT_ACQUIRE_TIMEOUT: Duration = Duration::from_secs(2);
 pub const DEFAULT_STATEMENT_TIMEOUT: Duration = Duration::from_secs(30);
 /// Default `query_timeout` (`PG_QUERY_TIMEOUT`).
 pub const DEFAULT_QUERY_TIMEOUT: Duration = Duration::from_secs(30);
+/// Default `check_timeout`: a ping answers in about a millisecond on a LAN; this bounds what
+/// a silent (half-open) idle connection costs the caller who drew it.
+pub const DEFAULT_CHECK_TIMEOUT: Duration = Duration::from_millis(500);
+/// Default `breaker_threshold`: consecutive failed connects, with nothing idle, after which
+/// callers fail fast instead of each waiting `acquire_timeout`.
+pub const DEFAULT_BREAKER_THRESHOLD: u32 = 3;
 /// Default `max_lifetime`.
 pub const DEFAULT_MAX_LIFETIME: Duration = Duration::from_secs(30 * 60);
 /// Default `application_name` (`PG_APP_NAME`, `PGAPPNAME`).
@@ -103,6 +109,8 @@ pub struct Config {
     pub(crate) query_timeout: Option<Duration>,
     pub(crate) max_lifetime: Option<Duration>,
     pub(crate) check_after_idle: Option<Duration>,
+    pub(crate) check_timeout: Duration,
+    pub(crate) breaker_threshold: Option<u32>,
     pub(crate) max_waiters: Option<usize>,
     pub(crate) reset_query: Option<String>,
     pub(crate) statement_cache_capacity: usize,
@@ -140,6 +148,8 @@ impl Default for Config {
             query_timeout: Some(DEFAULT_QUERY_TIMEOUT),
             max_lifetime: Some(DEFAULT_MAX_LIFETIME),
             check_after_idle: Some(Duration::from_millis(500)),
+            check_timeout: DEFAULT_CHECK_TIMEOUT,
+            breaker_threshold: Some(DEFAULT_BREAKER_THRESHOLD),
             max_waiters: None,
             reset_query: None,
             statement_cache_capacity: tarn_wire::DEFAULT_STATEMENT_CACHE_CAPACITY,
@@ -176,6 +186,8 @@ impl fmt::Debug for Config {
             .field("query_timeout", &self.query_timeout)
             .field("max_lifetime", &self.max_lifetime)
             .field("check_after_idle", &self.check_after_idle)
+            .field("check_timeout", &self.check_timeout)
+            .field("breaker_threshold", &self.breaker_threshold)
             .field("max_waiters", &self.max_waiters)
             .field("reset_query", &self.reset_query)
             .field("statement_cache_capacity", &self.statement_cache_capacity)
@@ -508,6 +520,15 @@ impl Config {
                 "must be greater than zero",
             ));
         }
+        if self.check_timeout.is_zero() {
+            return Err(ConfigError::new("check_timeout", "must be greater than zero"));
+        }
+        if self.breaker_threshold == Some(0) {
+            return Err(ConfigError::new(
+                "breaker_threshold",
+                "must be at least 1 (None turns the breaker off)",
+            ));
+        }
         if self.max_waiters == Some(0) {
             return Err(ConfigError::new(
                 "max_waiters",
@@ -645,6 +666,14 @@ impl Config {
     /// Connections idle longer than this are pinged on checkout; `None` never pings.
     pub fn check_after_idle(&self) -> Option<Duration> {
         self.check_after_idle
+    }
+    /// Bound on one health check of a connection that sat idle.
+    pub fn check_timeout(&self) -> Duration {
+        self.check_timeout
+    }
+    /// Consecutive failed connects after which callers fail fast; `None` never.
+    pub fn breaker_threshold(&self) -> Option<u32> {
+        self.breaker_threshold
     }
     /// Most callers waiting at once; `None` is unbounded.
     pub fn max_waiters(&self) -> Option<usize> {

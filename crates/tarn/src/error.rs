@@ -12,8 +12,10 @@ use crate::config::ConfigError;
 ///
 /// - [`Error::Config`]: a setting is invalid (named in the message).
 /// - [`Error::Acquire`]: no connection within `acquire_timeout` (the message says which phase
-///   ran out and carries the pool's counts and the last connect error), the pool is closed, or
-///   too many callers wait.
+///   ran out and carries the pool's counts and the last connect error), a connect failed with
+///   a permanent error (wrong password, missing database: failed at once), the server is
+///   unreachable and the pool fails fast, the pool is closed, or too many callers wait.
+///   [`Error::code`] sees through to the last connect error's SQLSTATE.
 /// - [`Error::Query`]: the server or the connection failed the query; [`Error::code`] and
 ///   [`Error::as_db_error`] give the SQLSTATE, message, detail, hint and position.
 /// - [`Error::QueryTimeout`]: the client-side `query_timeout` ran out; tarn cancelled the
@@ -147,8 +149,5 @@ impl From<tarn_pool::Error<tarn_wire::Error>> for Error {
 }
 
 fn last_connect_error(e: &tarn_pool::Error<tarn_wire::Error>) -> Option<&tarn_wire::Error> {
-    match e.last_connect_error()? {
-        tarn_pool::ConnectError::Failed(e) => Some(e),
-        _ => None,
-    }
+    e.last_connect_error()?.manager_error()
 }

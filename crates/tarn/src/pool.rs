@@ -178,6 +178,23 @@ impl Builder {
         check_after_idle: impl Into<Option<Duration>> => |c, v| c.check_after_idle = v.into()
     );
     setter!(
+        /// Bound on one health check (a ping) of a connection that sat idle past
+        /// `check_after_idle`. A check that fails or runs out of this time closes that
+        /// connection and the same acquire moves on (the next idle connection, or a new
+        /// connect), so a half-open connection costs a caller this, not its
+        /// `acquire_timeout`. Default 500 ms.
+        check_timeout: Duration => |c, v| c.check_timeout = v
+    );
+    setter!(
+        /// Fail fast while the server is unreachable: after this many consecutive failed
+        /// connects with no idle connection, a `get` that would need a new connection fails
+        /// at once with the last connect error (while one probe connect retries in the
+        /// background) instead of waiting `acquire_timeout`. A permanent connect error (wrong
+        /// password, missing database) fails callers at once whatever this says. `None` turns
+        /// the breaker off. Default 3. See docs/pool.md.
+        breaker_threshold: impl Into<Option<u32>> => |c, v| c.breaker_threshold = v.into()
+    );
+    setter!(
         /// Most callers waiting at once; more fail at once. `None` is unbounded (default).
         max_waiters: impl Into<Option<usize>> => |c, v| c.max_waiters = v.into()
     );
@@ -273,6 +290,8 @@ impl Builder {
         engine.idle_timeout = config.idle_timeout;
         engine.max_lifetime = config.max_lifetime;
         engine.check_after_idle = config.check_after_idle;
+        engine.check_timeout = config.check_timeout;
+        engine.breaker_threshold = config.breaker_threshold;
         engine.max_waiters = config.max_waiters;
         let mut builder = tarn_pool::Pool::builder(PgManager::new(Arc::new(config))).config(engine);
         if let Some(observer) = self.observer {

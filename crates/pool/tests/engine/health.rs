@@ -62,23 +62,18 @@ async fn a_hanging_check_costs_check_timeout_and_the_same_get_gets_a_fresh_conne
     );
 }
 
-/// Each hanging check costs `check_timeout`; when the acquire's own deadline comes first, the
-/// caller gets the `Checking` timeout at that deadline.
+/// When the acquire's own deadline comes before `check_timeout`, the caller gets the
+/// `Checking` timeout at that deadline.
 #[tokio::test(start_paused = true)]
-async fn the_acquire_deadline_still_bounds_a_run_of_hanging_checks() {
+async fn the_acquire_deadline_still_bounds_a_hanging_check() {
     let pool = Pool::builder(Fake::new())
-        .max_size(3)
+        .max_size(1)
         .acquire_timeout(Duration::from_millis(2_500))
         .check_after_idle(Some(Duration::ZERO))
-        .check_timeout(Duration::from_secs(1))
+        .check_timeout(Duration::from_secs(5))
         .build()
         .unwrap();
-    let held = (
-        pool.get().await.unwrap(),
-        pool.get().await.unwrap(),
-        pool.get().await.unwrap(),
-    );
-    drop(held);
+    drop(pool.get().await.unwrap());
     tokio::time::sleep(Duration::from_millis(1)).await;
     pool.manager().inner.set_check(Behave::Never);
     let start = Instant::now();
@@ -88,9 +83,46 @@ async fn the_acquire_deadline_still_bounds_a_run_of_hanging_checks() {
         panic!("expected a timeout, got {err:?}")
     };
     assert_eq!(t.phase, Phase::Checking);
-    // Two checks ran out of check_timeout, the third out of the acquire's deadline.
-    assert_eq!(pool.stats().closed_check_failed, 3);
+    assert_eq!(pool.stats().closed_check_failed, 1);
     settle(&pool, |s| s.size == 0).await;
+}
+
+/// After a network event every idle connection may be silent. The first check that runs out
+/// of `check_timeout` also evicts the connections idle at least as long, so the caller pays
+/// one `check_timeout` and a connect, not one `check_timeout` per stale connection.
+#[tokio::test(start_paused = true)]
+async fn one_silent_check_evicts_the_stale_cohort() {
+    const N: usize = 4;
+    let pool = Pool::builder(Fake::new())
+        .max_size(N)
+        .acquire_timeout(Duration::from_secs(30))
+        .check_after_idle(Some(Duration::ZERO))
+        .check_timeout(Duration::from_secs(1))
+        .build()
+        .unwrap();
+    let fake = Arc::clone(&pool.manager().inner);
+    let mut held = Vec::new();
+    for _ in 0..N {
+        held.push(pool.get().await.unwrap());
+    }
+    held.clear();
+    tokio::time::sleep(Duration::from_millis(1)).await;
+    fake.set_check(Behave::Never);
+    let start = Instant::now();
+    for _ in 0..N {
+        let conn = pool.get().await.expect("no caller fails");
+        assert!(conn.id >= N, "a stale connection was handed out");
+        held.push(conn);
+    }
+    // The first caller paid one check_timeout; the rest were served by fresh connects.
+    assert!(
+        start.elapsed() < Duration::from_millis(1_010),
+        "took {:?}",
+        start.elapsed()
+    );
+    assert_eq!(Inner::count(&fake.checks), 1);
+    let stats = pool.stats();
+    assert_eq!((stats.closed_check_failed, stats.timeouts), (N as u64, 0));
 }
 
 /// Idle connections whose peer closed them are found by the probe and closed before anyone
