@@ -74,7 +74,11 @@ async fn terminated_backends_are_detected_and_replaced() {
     let stats = pool.stats();
     // Both dead connections were replaced; at least one by the probe (a very slow machine may
     // leave the other's FATAL in flight until its ping).
-    assert_eq!(stats.closed_dead + stats.closed_check_failed, 2, "{stats:?}");
+    assert_eq!(
+        stats.closed_dead + stats.closed_check_failed,
+        2,
+        "{stats:?}"
+    );
     assert!(stats.closed_dead >= 1, "{stats:?}");
 }
 
@@ -115,12 +119,29 @@ async fn connect_errors_name_the_host_and_keep_their_sqlstate() {
         .password("not-the-password")
         .dbname(&params.dbname)
         .min_idle(0)
-        .acquire_timeout(std::time::Duration::from_secs(2))
+        .acquire_timeout(Duration::from_secs(10))
         .build()
         .await
         .unwrap();
+    // A permanent error: the caller fails after one connect, not after acquire_timeout, and
+    // so does the next one (the pool does not log in again for each caller).
+    let started = Instant::now();
     let err = pool.get().await.unwrap_err();
+    let took = started.elapsed();
+    assert!(
+        took < Duration::from_secs(2),
+        "waited {took:?} for a wrong password"
+    );
     assert_eq!(err.code().map(|c| c.as_str()), Some("28P01"), "{err}");
+    let started = Instant::now();
+    let again = pool.get().await.unwrap_err();
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(again.code().map(|c| c.as_str()), Some("28P01"), "{again}");
+    assert!(pool.stats().connect_errors <= 2, "{:?}", pool.stats());
     let wire = err.connect_error().expect("the connect error");
     assert_eq!(
         wire.host(),
@@ -138,10 +159,16 @@ async fn connect_errors_name_the_host_and_keep_their_sqlstate() {
         .password(params.password.as_deref().unwrap())
         .dbname("no_such_database_here")
         .min_idle(0)
-        .acquire_timeout(std::time::Duration::from_secs(2))
+        .acquire_timeout(Duration::from_secs(10))
         .build()
         .await
         .unwrap();
+    let started = Instant::now();
     let err = pool.get().await.unwrap_err();
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
     assert_eq!(err.code().map(|c| c.as_str()), Some("3D000"), "{err}");
 }
