@@ -50,7 +50,8 @@ pub(crate) async fn finish_abandoned(
 /// a change of settings, roles or databases can fix (class 28 invalid authorization, 3D000
 /// no such database, 42501 no CONNECT privilege, 08P01 protocol violation such as a refused
 /// startup parameter, 0A000 unsupported), and the client's own refusals (auth policy, SCRAM
-/// iteration cap, a protocol violation by the server, an unusable configuration). Transient:
+/// iteration cap, a protocol violation by the server, an unusable configuration, a TLS
+/// refusal: no TLS where the sslmode needs it, a certificate that does not verify). Transient:
 /// everything else, notably refused or reset sockets, timeouts, 53300 too many clients, 57P03
 /// the server is starting up or shutting down.
 pub(crate) fn connect_error_class(error: &tarn_wire::Error) -> ErrorClass {
@@ -63,10 +64,30 @@ pub(crate) fn connect_error_class(error: &tarn_wire::Error) -> ErrorClass {
         };
     }
     if error.is_auth() || error.is_protocol() || error.is_config() {
-        ErrorClass::Permanent
-    } else {
-        ErrorClass::Transient
+        return ErrorClass::Permanent;
     }
+    if error.is_tls() {
+        // A refusal (no TLS on the server, a certificate that does not verify, unusable TLS
+        // files) stays a refusal; a handshake cut short by the network may not.
+        let network = std::error::Error::source(error)
+            .and_then(|cause| cause.downcast_ref::<std::io::Error>())
+            .is_some_and(|io| {
+                matches!(
+                    io.kind(),
+                    std::io::ErrorKind::ConnectionReset
+                        | std::io::ErrorKind::ConnectionAborted
+                        | std::io::ErrorKind::UnexpectedEof
+                        | std::io::ErrorKind::BrokenPipe
+                        | std::io::ErrorKind::TimedOut
+                )
+            });
+        return if network {
+            ErrorClass::Transient
+        } else {
+            ErrorClass::Permanent
+        };
+    }
+    ErrorClass::Transient
 }
 
 /// The PostgreSQL [`Manager`](tarn_pool::Manager) behind [`Pool`](crate::Pool).

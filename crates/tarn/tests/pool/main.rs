@@ -8,3 +8,4 @@ mod hygiene;
 mod lifecycle;
 mod pgbouncer;
 mod timeouts;
+mod tls;
