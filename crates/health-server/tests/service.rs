@@ -75,6 +75,12 @@ fn command(dir: &WorkDir, vars: &[(&str, &str)]) -> Command {
     for var in CLEARED {
         cmd.env_remove(var);
     }
+    // Every libpq variable (PGSSLMODE, PGSSLROOTCERT, ...) is read by the service too.
+    for (var, _) in std::env::vars_os() {
+        if var.to_str().is_some_and(|v| v.starts_with("PG")) {
+            cmd.env_remove(var);
+        }
+    }
     cmd.env("HOST", "127.0.0.1")
         .env("PORT", "0")
         .env("RUST_LOG", "info")
@@ -343,6 +349,37 @@ async fn health_reports_every_field_and_agrees_with_metrics() {
     let log = service.stderr();
     assert!(log.contains("connection opened"), "log:\n{log}");
     assert!(log.contains("connection acquired"), "log:\n{log}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn health_over_verify_full_tls_from_database_url() {
+    let Some(server) = tarn_testkit::tls_server().expect("TLS server") else {
+        return;
+    };
+    let certs = tarn_testkit::TestCerts::shared().unwrap();
+    let params = server.tls_params(tarn_testkit::TlsRole::SslOnly, "postgres");
+    let url = format!(
+        "postgres://{}:{}@localhost:{}/postgres?sslmode=verify-full&sslrootcert={}&channel_binding=require",
+        params.user,
+        params.password.as_deref().unwrap_or_default(),
+        params.port,
+        certs.ca_cert().path().display()
+    );
+    let service = Service::start(&[("DATABASE_URL", &url), ("PG_POOL_MIN", "1")]).await;
+    let body = service.wait_healthy(Duration::from_secs(10)).await;
+    assert_eq!(body["ok"], Value::Bool(true), "{body}");
+    assert_eq!(body["database"].as_str(), Some("postgres"), "{body}");
+
+    // The same service with a CA that did not sign the server's certificate reports why.
+    let url = url.replace(
+        &certs.ca_cert().path().display().to_string(),
+        &certs.other_ca_cert().path().display().to_string(),
+    );
+    let service = Service::start(&[("DATABASE_URL", &url), ("PG_POOL_MIN", "0")]).await;
+    let (status, body) = service.get_json("/api/db/health").await;
+    assert_eq!(status, 503, "{body}");
+    let error = body["error"].as_str().expect("error is a string");
+    assert!(error.contains("UnknownIssuer"), "{body}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
