@@ -521,7 +521,10 @@ impl Config {
             ));
         }
         if self.check_timeout.is_zero() {
-            return Err(ConfigError::new("check_timeout", "must be greater than zero"));
+            return Err(ConfigError::new(
+                "check_timeout",
+                "must be greater than zero",
+            ));
         }
         if self.breaker_threshold == Some(0) {
             return Err(ConfigError::new(
