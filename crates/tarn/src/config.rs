@@ -11,7 +11,22 @@ use std::time::Duration;
 
 use std::sync::Arc;
 pub use tarn_wire::Host;
-use tarn_wire::{ChannelBinding, SslMode, SslNegotiation, SslRootCert};
+use tarn_wire::{
+    ChannelBinding, LoadBalanceHosts, SslMode, SslNegotiation, SslRootCert, TargetSessionAttrs,
+};
+
+/// A libpq host list (`h1,h2,/socket/dir`): each entry as [`parse_host`] reads it.
+pub(crate) fn parse_hosts(hosts: &str) -> Vec<Host> {
+    hosts.split(',').map(|h| parse_host(h.trim())).collect()
+}
+
+/// A libpq port list (`5432,5433`): one for every host, or one per host.
+fn parse_ports(ports: &str) -> Result<Vec<u16>, String> {
+    ports
+        .split(',')
+        .map(|p| parse_port(p).map_err(|why| format!("{:?}: {why}", p.trim())))
+        .collect()
+}
 
 /// A host string as libpq reads it: an absolute path is a unix socket directory; brackets
 /// around an IPv6 address (as URLs write it) are dropped.
@@ -93,8 +108,12 @@ pub const DEFAULT_APPLICATION_NAME: &str = "tarn";
 /// [`Config::from_env`]; read it back with the getters.
 #[derive(Clone)]
 pub struct Config {
-    pub(crate) host: Host,
-    pub(crate) port: u16,
+    /// The hosts to try, in order (libpq's comma-separated `host`).
+    pub(crate) hosts: Vec<Host>,
+    /// One port for every host, or one per host.
+    pub(crate) ports: Vec<u16>,
+    pub(crate) target_session_attrs: TargetSessionAttrs,
+    pub(crate) load_balance_hosts: LoadBalanceHosts,
     pub(crate) user: String,
     pub(crate) password: Option<String>,
     pub(crate) dbname: Option<String>,
@@ -132,8 +151,10 @@ pub struct Config {
 impl Default for Config {
     fn default() -> Self {
         Config {
-            host: Host::Tcp("localhost".into()),
-            port: 5432,
+            hosts: vec![Host::Tcp("localhost".into())],
+            ports: vec![5432],
+            target_session_attrs: TargetSessionAttrs::Any,
+            load_balance_hosts: LoadBalanceHosts::Disable,
             user: "postgres".into(),
             password: None,
             dbname: None,
@@ -170,8 +191,10 @@ impl Default for Config {
 impl fmt::Debug for Config {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Config")
-            .field("host", &self.host)
-            .field("port", &self.port)
+            .field("hosts", &self.hosts)
+            .field("ports", &self.ports)
+            .field("target_session_attrs", &self.target_session_attrs)
+            .field("load_balance_hosts", &self.load_balance_hosts)
             .field("user", &self.user)
             .field("password", &self.password.as_ref().map(|_| "<redacted>"))
             .field("dbname", &self.dbname)
@@ -349,25 +372,51 @@ impl Config {
     }
 
     fn apply_url(&mut self, s: &str, source: &str) -> Result<Vec<String>, ConfigError> {
-        let url = url::Url::parse(s).map_err(|e| {
+        // libpq's multi-host form (`postgres://u@h1:p1,h2:p2/db`) is not a URL the url crate
+        // accepts: take the host list out, parse the rest with one placeholder host.
+        let (s, host_list) = split_host_list(s);
+        let url = url::Url::parse(&s).map_err(|e| {
             // The url crate's messages name the part ("invalid port number") and never echo
             // the input, so no password can leak through them.
             ConfigError::new(source, format!("not a valid URL: {e}"))
         })?;
         let mut keys = Vec::new();
-        if let Some(host) = url.host_str().filter(|h| !h.is_empty()) {
-            self.host = parse_host(&percent_decode(host));
-            keys.push("host".to_owned());
-        }
-        if let Some(port) = url.port() {
-            if port == 0 {
-                return Err(ConfigError::new(
-                    format!("port in {source}"),
-                    "0 is not a port",
-                ));
+        if let Some(list) = host_list {
+            let mut hosts = Vec::new();
+            let mut ports = Vec::new();
+            for entry in list.split(',') {
+                let (host, port) = split_host_port(entry);
+                if host.is_empty() {
+                    return Err(ConfigError::new(
+                        format!("host in {source}"),
+                        "an empty host in the host list",
+                    ));
+                }
+                hosts.push(parse_host(&percent_decode(host)));
+                ports.push(match port {
+                    Some(p) => parse_port(p)
+                        .map_err(|why| ConfigError::new(format!("port in {source}"), why))?,
+                    None => 5432,
+                });
             }
-            self.port = port;
-            keys.push("port".to_owned());
+            self.hosts = hosts;
+            self.ports = ports;
+            keys.extend(["host".to_owned(), "port".to_owned()]);
+        } else {
+            if let Some(host) = url.host_str().filter(|h| !h.is_empty()) {
+                self.hosts = vec![parse_host(&percent_decode(host))];
+                keys.push("host".to_owned());
+            }
+            if let Some(port) = url.port() {
+                if port == 0 {
+                    return Err(ConfigError::new(
+                        format!("port in {source}"),
+                        "0 is not a port",
+                    ));
+                }
+                self.ports = vec![port];
+                keys.push("port".to_owned());
+            }
         }
         if !url.username().is_empty() {
             self.user = percent_decode(url.username());
@@ -408,8 +457,28 @@ impl Config {
             }
         };
         match key {
-            "host" => self.host = parse_host(&value),
-            "port" => self.port = parse_port(&value).map_err(|p| err(format!("{value:?}: {p}")))?,
+            "host" => self.hosts = parse_hosts(&value),
+            "port" => self.ports = parse_ports(&value).map_err(err)?,
+            "target_session_attrs" => {
+                self.target_session_attrs =
+                    TargetSessionAttrs::parse(value.trim()).ok_or_else(|| {
+                        err(format!(
+                            "{value:?} is not a target_session_attrs (any, read-write, \
+                             read-only, primary, standby, prefer-standby)"
+                        ))
+                    })?
+            }
+            "load_balance_hosts" => {
+                self.load_balance_hosts = match value.trim() {
+                    "disable" => LoadBalanceHosts::Disable,
+                    "random" => LoadBalanceHosts::Random,
+                    _ => {
+                        return Err(err(format!(
+                            "{value:?} is not a load_balance_hosts (disable, random)"
+                        )));
+                    }
+                }
+            }
             "user" => self.user = value,
             "password" => self.password = Some(value),
             "dbname" => self.dbname = Some(value),
@@ -475,11 +544,6 @@ impl Config {
                 &["1"],
                 "tarn always sends the host name (SNI) for a DNS name",
             )?,
-            "target_session_attrs" => only(
-                &["any"],
-                "tarn connects to one host and does not check session attributes yet",
-            )?,
-            "load_balance_hosts" => only(&["disable"], "tarn connects to one host")?,
             "client_encoding" => only(
                 &["UTF8", "UTF-8"],
                 "tarn always uses UTF8, which decodes every server encoding's text",
@@ -598,21 +662,50 @@ impl Config {
                 ));
             }
         }
-        if let Host::Tcp(h) = &self.host
-            && h.is_empty()
+        if self.hosts.is_empty()
+            || self
+                .hosts
+                .iter()
+                .any(|h| matches!(h, Host::Tcp(name) if name.is_empty()))
         {
             return Err(ConfigError::new("host", "must not be empty"));
+        }
+        if self.ports.len() != 1 && self.ports.len() != self.hosts.len() {
+            return Err(ConfigError::new(
+                "port",
+                format!(
+                    "{} ports for {} hosts: give one port for all, or one per host",
+                    self.ports.len(),
+                    self.hosts.len()
+                ),
+            ));
         }
         Ok(())
     }
 
-    /// The server's host or socket directory.
+    /// The first (often the only) host or socket directory.
     pub fn host(&self) -> &Host {
-        &self.host
+        &self.hosts[0]
     }
-    /// The server's port (also the number in the unix socket's name).
+    /// Every host, in the order tried (libpq's comma-separated `host`).
+    pub fn hosts(&self) -> &[Host] {
+        &self.hosts
+    }
+    /// The first host's port (also the number in the unix socket's name).
     pub fn port(&self) -> u16 {
-        self.port
+        self.ports[0]
+    }
+    /// The ports: one for every host, or one per host.
+    pub fn ports(&self) -> &[u16] {
+        &self.ports
+    }
+    /// libpq's `target_session_attrs`. Default `any`.
+    pub fn target_session_attrs(&self) -> TargetSessionAttrs {
+        self.target_session_attrs
+    }
+    /// libpq's `load_balance_hosts`. Default `disable`.
+    pub fn load_balance_hosts(&self) -> LoadBalanceHosts {
+        self.load_balance_hosts
     }
     /// The user to log in as.
     pub fn user(&self) -> &str {
@@ -650,9 +743,14 @@ impl Config {
     pub fn acquire_timeout(&self) -> Duration {
         self.acquire_timeout
     }
-    /// Bound on one connect (TCP, startup, auth); defaults to `acquire_timeout`.
+    /// Bound on one connect attempt to one host (TCP, TLS, startup, auth, session check).
+    /// Defaults to `acquire_timeout`, divided among the hosts of a host list (so a dead first
+    /// host leaves time for the next).
     pub fn connect_timeout(&self) -> Duration {
-        self.connect_timeout.unwrap_or(self.acquire_timeout)
+        self.connect_timeout.unwrap_or_else(|| {
+            let hosts = u32::try_from(self.hosts.len()).unwrap_or(u32::MAX).max(1);
+            self.acquire_timeout / hosts
+        })
     }
     /// Server-side `statement_timeout`, sent at startup; `None` leaves the server's.
     pub fn statement_timeout(&self) -> Option<Duration> {
@@ -730,11 +828,15 @@ impl Config {
     /// The wire client's settings for one connection.
     pub(crate) fn wire_config(&self) -> tarn_wire::Config {
         let mut wire = tarn_wire::Config::new();
-        match &self.host {
-            Host::Tcp(h) => wire.host(h),
-            Host::Unix(dir) => wire.unix_socket_dir(dir),
-        };
-        wire.port(self.port)
+        for host in &self.hosts {
+            match host {
+                Host::Tcp(h) => wire.host(h),
+                Host::Unix(dir) => wire.unix_socket_dir(dir),
+            };
+        }
+        wire.ports(&self.ports)
+            .target_session_attrs(self.target_session_attrs)
+            .load_balance_hosts(self.load_balance_hosts)
             .user(&self.user)
             .application_name(&self.application_name)
             .connect_timeout(self.connect_timeout())
@@ -842,6 +944,47 @@ const LIBPQ_UNSUPPORTED: &[&str] = &[
     "geqo",
     "localedir",
 ];
+
+/// Takes a multi-host list out of a URL's authority: `postgres://u:p@h1:1,h2:2/db` becomes
+/// (`postgres://u:p@placeholder/db`, `Some("h1:1,h2:2")`). A single host is left in place.
+fn split_host_list(s: &str) -> (String, Option<String>) {
+    let Some(scheme_end) = s.find("://") else {
+        return (s.to_owned(), None);
+    };
+    let rest = &s[scheme_end + 3..];
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let authority = &rest[..authority_end];
+    let (userinfo, hosts) = match authority.rfind('@') {
+        Some(at) => (&authority[..=at], &authority[at + 1..]),
+        None => ("", authority),
+    };
+    if !hosts.contains(',') {
+        return (s.to_owned(), None);
+    }
+    let rebuilt = format!(
+        "{}{userinfo}placeholder{}",
+        &s[..scheme_end + 3],
+        &rest[authority_end..]
+    );
+    (rebuilt, Some(hosts.to_owned()))
+}
+
+/// `host:port`, `[v6]:port`, `host` or `[v6]` as one entry of a URL's host list.
+fn split_host_port(entry: &str) -> (&str, Option<&str>) {
+    if let Some(rest) = entry.strip_prefix('[') {
+        return match rest.find(']') {
+            Some(end) => {
+                let port = rest[end + 1..].strip_prefix(':');
+                (&rest[..end], port)
+            }
+            None => (entry, None),
+        };
+    }
+    match entry.rsplit_once(':') {
+        Some((host, port)) => (host, Some(port)),
+        None => (entry, None),
+    }
+}
 
 /// `true`/`false` as libpq-style settings write them (`1`/`0`, `yes`/`no`, `on`/`off` too).
 fn parse_bool(s: &str) -> Option<bool> {
@@ -1154,6 +1297,8 @@ mod tests {
             ("PGSSLMODE", "require"),
             ("PGSSLROOTCERT", "/etc/ca.pem"),
             ("PGCHANNELBINDING", "require"),
+            ("PGTARGETSESSIONATTRS", "read-write"),
+            ("PGLOADBALANCEHOSTS", "random"),
         ];
         let base = env(&[]).unwrap();
         for (var, value) in honoured {
@@ -1167,8 +1312,8 @@ mod tests {
         // Accepted only with the values that need nothing tarn lacks.
         let accepted: &[(&str, &str, &str)] = &[
             ("PGSSLMODE", "prefer", "bogus"),
-            ("PGTARGETSESSIONATTRS", "any", "read-write"),
-            ("PGLOADBALANCEHOSTS", "disable", "random"),
+            ("PGTARGETSESSIONATTRS", "any", "readwrite"),
+            ("PGLOADBALANCEHOSTS", "disable", "round-robin"),
             ("PGCLIENTENCODING", "UTF8", "LATIN1"),
             ("PGCHANNELBINDING", "disable", "always"),
             ("PGGSSENCMODE", "disable", "require"),
@@ -1310,6 +1455,59 @@ mod tests {
             c.wire_config().get_options(),
             None,
             "no startup options by default"
+        );
+    }
+
+    #[test]
+    fn multi_host_lists_in_every_form() {
+        let want_hosts = vec![Host::Tcp("h1".into()), Host::Tcp("h2".into())];
+        let c = Config::from_url(
+            "postgres://u:p%40w@h1:5433,h2:5432/db?target_session_attrs=read-write",
+        )
+        .unwrap();
+        assert_eq!(c.hosts(), want_hosts.as_slice());
+        assert_eq!(c.ports(), &[5433, 5432]);
+        assert_eq!(c.user(), "u");
+        assert_eq!(c.password.as_deref(), Some("p@w"));
+        assert_eq!(c.dbname(), Some("db"));
+        assert_eq!(c.target_session_attrs(), TargetSessionAttrs::ReadWrite);
+        // A host without a port gets 5432; IPv6 in brackets.
+        let c = Config::from_url("postgresql://u@h1,[::1]:6000/db").unwrap();
+        assert_eq!(c.hosts()[1], Host::Tcp("::1".into()));
+        assert_eq!(c.ports(), &[5432, 6000]);
+        // key=value: one port for all, or one per host.
+        let c = Config::from_url("host=h1,h2 port=6432 target_session_attrs=primary").unwrap();
+        assert_eq!(c.hosts(), want_hosts.as_slice());
+        assert_eq!(c.ports(), &[6432]);
+        let c = Config::from_url("host=h1,h2 port=1,2 load_balance_hosts=random").unwrap();
+        assert_eq!(c.ports(), &[1, 2]);
+        assert_eq!(c.load_balance_hosts(), LoadBalanceHosts::Random);
+        let wire = c.wire_config();
+        assert_eq!(wire.get_hosts().len(), 2);
+        assert_eq!(wire.get_ports(), &[1, 2]);
+        // The environment.
+        let c = env(&[
+            ("PGHOST", "h1,h2"),
+            ("PGPORT", "7000,7001"),
+            ("PGTARGETSESSIONATTRS", "prefer-standby"),
+        ])
+        .unwrap();
+        assert_eq!(c.hosts(), want_hosts.as_slice());
+        assert_eq!(c.ports(), &[7000, 7001]);
+        assert_eq!(c.target_session_attrs(), TargetSessionAttrs::PreferStandby);
+        // The per-host connect timeout divides acquire_timeout among the hosts by default.
+        assert_eq!(c.connect_timeout(), Duration::from_secs(1));
+        // Mismatched counts and bad values are named.
+        let err = Config::from_url("host=h1,h2,h3 port=1,2").unwrap_err();
+        assert_eq!(err.setting(), "port");
+        let err = Config::from_url("postgres://u@h1:1,h2:x/db").unwrap_err();
+        assert_eq!(err.setting(), "port in connection string");
+        let err = Config::from_url("postgres://u@h1,,h2/db").unwrap_err();
+        assert_eq!(err.setting(), "host in connection string");
+        let err = Config::from_url("host=h target_session_attrs=master").unwrap_err();
+        assert!(
+            err.to_string().contains("not a target_session_attrs"),
+            "{err}"
         );
     }
 }

@@ -36,6 +36,9 @@ pub struct Connection {
     depth: u32,
     /// Something ran since the connection was last reset (for `reset_query`).
     pub(crate) used: bool,
+    /// The server refused a write as read-only (25006): it is a standby now, or the session
+    /// was made read-only. A pool that wants read-write sessions discards the connection.
+    pub(crate) refused_write: bool,
 }
 
 /// Runs a wire call under the connection's `query_timeout`, cancelling on the server when it
@@ -44,7 +47,7 @@ pub struct Connection {
 macro_rules! timed {
     ($self:ident, $call:expr) => {{
         $self.ready().await?;
-        match $self.query_timeout {
+        let result = match $self.query_timeout {
             None => $call.await.map_err(Error::from),
             Some(limit) => match tokio::time::timeout(limit, $call).await {
                 Ok(result) => result.map_err(Error::from),
@@ -52,7 +55,11 @@ macro_rules! timed {
                 // records the abandoned request, and `cancel_after_timeout` drains it.
                 Err(_) => Err($self.cancel_after_timeout(limit).await),
             },
+        };
+        if let Err(e) = &result {
+            $self.observe(e);
         }
+        result
     }};
 }
 
@@ -65,6 +72,7 @@ impl Connection {
             pending_rollback: None,
             depth: 0,
             used: false,
+            refused_write: false,
         }
     }
 
@@ -229,6 +237,13 @@ impl Connection {
     /// Runs transaction control SQL (BEGIN, COMMIT, SAVEPOINT, ...).
     async fn control(&mut self, sql: &str) -> Result<(), Error> {
         timed!(self, self.wire.simple_query(sql)).map(drop)
+    }
+
+    /// Notes what an error says about the connection's server.
+    fn observe(&mut self, error: &Error) {
+        if error.code().is_some_and(|c| c.as_str() == "25006") {
+            self.refused_write = true;
+        }
     }
 
     /// Drops dirty state after the pool reset the connection.

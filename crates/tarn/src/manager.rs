@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tarn_pool::ErrorClass;
-use tarn_wire::TransactionStatus;
+use tarn_wire::{TargetSessionAttrs, TransactionStatus};
 
 use crate::config::Config;
 use crate::connection::Connection;
@@ -116,6 +116,22 @@ impl PgManager {
     }
 }
 
+impl PgManager {
+    /// Whether an open connection is no longer on the kind of server `target_session_attrs`
+    /// asks for: the server reported leaving or entering hot standby (a promotion), or, for a
+    /// read-write pool, it refused a write as read-only (25006, e.g. an old primary that came
+    /// back as a standby). Cheap: no round trip.
+    fn wrong_server(&self, conn: &Connection) -> bool {
+        let want = self.config.target_session_attrs;
+        let refused = conn.refused_write
+            && matches!(
+                want,
+                TargetSessionAttrs::ReadWrite | TargetSessionAttrs::Primary
+            );
+        refused || matches!(want.judge(&conn.wire), Some(Err(_)))
+    }
+}
+
 impl tarn_pool::Manager for PgManager {
     type Connection = Connection;
     type Error = tarn_wire::Error;
@@ -135,7 +151,7 @@ impl tarn_pool::Manager for PgManager {
     }
 
     fn has_broken(&self, conn: &mut Connection) -> bool {
-        conn.poisoned || conn.wire.is_broken()
+        conn.poisoned || conn.wire.is_broken() || self.wrong_server(conn)
     }
 
     fn needs_reset(&self, conn: &mut Connection) -> bool {
@@ -150,7 +166,9 @@ impl tarn_pool::Manager for PgManager {
     }
 
     fn is_dead(&self, conn: &mut Connection) -> bool {
-        conn.poisoned || conn.wire.peer_closed()
+        // The probe also reads what arrived while idle, such as a ParameterStatus saying the
+        // server left hot standby, before the session is judged.
+        conn.poisoned || conn.wire.peer_closed() || self.wrong_server(conn)
     }
 
     async fn reset(&self, conn: &mut Connection) -> Result<(), tarn_wire::Error> {

@@ -11,12 +11,12 @@ use std::time::Duration;
 
 use tarn_pool::{PoolEvent, Stats, Status};
 use tarn_wire::{
-    ChannelBinding, Params, Row, SimpleQueryMessage, SslMode, SslNegotiation, SslRootCert,
-    ToStatement,
+    ChannelBinding, LoadBalanceHosts, Params, Row, SimpleQueryMessage, SslMode, SslNegotiation,
+    SslRootCert, TargetSessionAttrs, ToStatement,
 };
 use tracing::Instrument;
 
-use crate::config::{Config, ConfigError, parse_host};
+use crate::config::{Config, ConfigError, parse_hosts};
 use crate::connection::{Connection, query_span};
 use crate::error::Error;
 use crate::health::HealthReport;
@@ -104,12 +104,14 @@ impl Builder {
     }
 
     setter!(
-        /// Server host name or address; an absolute path is a unix socket directory.
-        host: &str => |c, v| c.host = parse_host(v)
+        /// Server host name or address; an absolute path is a unix socket directory. A
+        /// comma-separated list (`h1,h2`) is tried in order, as in libpq; see
+        /// [`target_session_attrs`](Builder::target_session_attrs).
+        host: &str => |c, v| c.hosts = parse_hosts(v)
     );
     setter!(
-        /// Server port. Default 5432.
-        port: u16 => |c, v| c.port = v
+        /// Server port, for every host. Default 5432.
+        port: u16 => |c, v| c.ports = vec![v]
     );
     setter!(
         /// User to log in as. Default `postgres`.
@@ -213,6 +215,24 @@ impl Builder {
         /// turns them off whatever this says.
         named_statements: bool => |c, v| c.named_statements = v
     );
+    /// One port for every host, or one per host in the order of [`host`](Builder::host).
+    pub fn ports(mut self, ports: &[u16]) -> Self {
+        self.config.ports = ports.to_vec();
+        self
+    }
+
+    setter!(
+        /// libpq's `target_session_attrs`: the kind of server a connection must land on
+        /// (`ReadWrite` for a write pool over a primary and its standbys). Connections already
+        /// open are judged again when they come back and before they are handed out after
+        /// sitting idle, so a pool follows a promotion. Default `Any`.
+        target_session_attrs: TargetSessionAttrs => |c, v| c.target_session_attrs = v
+    );
+    setter!(
+        /// libpq's `load_balance_hosts`: `Random` tries the hosts in a random order for each
+        /// connect. Default `Disable`.
+        load_balance_hosts: LoadBalanceHosts => |c, v| c.load_balance_hosts = v
+    );
     setter!(
         /// libpq's `sslmode`: whether TLS is used and what is verified. Default `prefer` (TLS
         /// when the server offers it), as in libpq. See docs/config.md for the table.
@@ -286,7 +306,13 @@ impl Builder {
         engine.max_size = config.max_size;
         engine.min_idle = config.min_idle;
         engine.acquire_timeout = config.acquire_timeout;
-        engine.connect_timeout = config.connect_timeout().min(config.acquire_timeout);
+        // The wire client bounds each host's attempt by connect_timeout; a connect over a
+        // host list may take several of them.
+        engine.connect_timeout = if config.hosts.len() > 1 {
+            config.acquire_timeout
+        } else {
+            config.connect_timeout().min(config.acquire_timeout)
+        };
         engine.idle_timeout = config.idle_timeout;
         engine.max_lifetime = config.max_lifetime;
         engine.check_after_idle = config.check_after_idle;

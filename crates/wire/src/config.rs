@@ -33,6 +33,102 @@ pub enum Host {
     Unix(PathBuf),
 }
 
+/// libpq's `target_session_attrs`: the kind of server a connection must land on. Judged from
+/// the `in_hot_standby` and `default_transaction_read_only` parameters the server reports
+/// (PostgreSQL 14 and later), else with a query.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum TargetSessionAttrs {
+    /// Any server (the default).
+    #[default]
+    Any,
+    /// A session that accepts writes by default: not in hot standby, and
+    /// `default_transaction_read_only` off.
+    ReadWrite,
+    /// A session that is read-only by default: in hot standby, or
+    /// `default_transaction_read_only` on.
+    ReadOnly,
+    /// A server not in hot standby.
+    Primary,
+    /// A server in hot standby.
+    Standby,
+    /// A standby if any host is one; otherwise any server.
+    PreferStandby,
+}
+
+impl TargetSessionAttrs {
+    /// Parses libpq's spelling (`any`, `read-write`, `read-only`, `primary`, `standby`,
+    /// `prefer-standby`).
+    pub fn parse(s: &str) -> Option<TargetSessionAttrs> {
+        Some(match s {
+            "any" => TargetSessionAttrs::Any,
+            "read-write" => TargetSessionAttrs::ReadWrite,
+            "read-only" => TargetSessionAttrs::ReadOnly,
+            "primary" => TargetSessionAttrs::Primary,
+            "standby" => TargetSessionAttrs::Standby,
+            "prefer-standby" => TargetSessionAttrs::PreferStandby,
+            _ => return None,
+        })
+    }
+
+    /// libpq's spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TargetSessionAttrs::Any => "any",
+            TargetSessionAttrs::ReadWrite => "read-write",
+            TargetSessionAttrs::ReadOnly => "read-only",
+            TargetSessionAttrs::Primary => "primary",
+            TargetSessionAttrs::Standby => "standby",
+            TargetSessionAttrs::PreferStandby => "prefer-standby",
+        }
+    }
+
+    /// Judges an open connection from the parameters its server reported, without a round
+    /// trip: `Some(Ok(()))` it matches, `Some(Err(why))` it does not, `None` when the server
+    /// does not report them (older than PostgreSQL 14). `PreferStandby` and `Any` accept any
+    /// session. A pool calls this on connections it already has, to notice a promotion (the
+    /// server reports `in_hot_standby` changing).
+    pub fn judge(self, conn: &crate::Connection) -> Option<Result<(), &'static str>> {
+        let on = |name: &str| conn.parameter(name).map(|v| v == "on");
+        Some(match self {
+            TargetSessionAttrs::Any | TargetSessionAttrs::PreferStandby => Ok(()),
+            TargetSessionAttrs::ReadWrite => {
+                if on("in_hot_standby")? {
+                    Err("the server is a standby")
+                } else if on("default_transaction_read_only")? {
+                    Err("the session is read-only (default_transaction_read_only)")
+                } else {
+                    Ok(())
+                }
+            }
+            TargetSessionAttrs::ReadOnly => {
+                if on("in_hot_standby")? || on("default_transaction_read_only")? {
+                    Ok(())
+                } else {
+                    Err("the session is read-write")
+                }
+            }
+            TargetSessionAttrs::Primary => match on("in_hot_standby")? {
+                true => Err("the server is a standby"),
+                false => Ok(()),
+            },
+            TargetSessionAttrs::Standby => match on("in_hot_standby")? {
+                true => Ok(()),
+                false => Err("the server is not a standby"),
+            },
+        })
+    }
+}
+
+/// libpq's `load_balance_hosts`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum LoadBalanceHosts {
+    /// Try the hosts in the order given (the default).
+    #[default]
+    Disable,
+    /// Try the hosts in a random order, chosen anew for each connect, to spread connections.
+    Random,
+}
+
 /// An authentication method the server may ask for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum AuthMethod {
@@ -145,7 +241,10 @@ impl Default for AuthPolicy {
 #[derive(Clone)]
 pub struct Config {
     pub(crate) hosts: Vec<Host>,
-    pub(crate) port: u16,
+    /// One port for every host, or one per host.
+    pub(crate) ports: Vec<u16>,
+    pub(crate) target_session_attrs: TargetSessionAttrs,
+    pub(crate) load_balance_hosts: LoadBalanceHosts,
     pub(crate) user: Option<String>,
     pub(crate) password: Option<Vec<u8>>,
     pub(crate) dbname: Option<String>,
@@ -176,7 +275,9 @@ impl Config {
     pub fn new() -> Config {
         Config {
             hosts: Vec::new(),
-            port: 5432,
+            ports: vec![5432],
+            target_session_attrs: TargetSessionAttrs::Any,
+            load_balance_hosts: LoadBalanceHosts::Disable,
             user: None,
             password: None,
             dbname: None,
@@ -216,15 +317,63 @@ impl Config {
         &self.hosts
     }
 
-    /// The server port (also names the unix socket file). Default 5432.
+    /// The server port for every host (also names the unix socket file). Default 5432.
     pub fn port(&mut self, port: u16) -> &mut Config {
-        self.port = port;
+        self.ports = vec![port];
         self
     }
 
-    /// The port.
+    /// One port for every host, or one per host in the order of [`host`](Config::host), as
+    /// libpq's comma-separated `port` list. Any other count is refused at connect.
+    pub fn ports(&mut self, ports: &[u16]) -> &mut Config {
+        self.ports = ports.to_vec();
+        self
+    }
+
+    /// The port of the first host.
     pub fn get_port(&self) -> u16 {
-        self.port
+        self.ports.first().copied().unwrap_or(5432)
+    }
+
+    /// The ports, as set.
+    pub fn get_ports(&self) -> &[u16] {
+        &self.ports
+    }
+
+    /// Each host with its port, in the configured order.
+    pub(crate) fn targets(&self) -> Vec<(Host, u16)> {
+        self.hosts
+            .iter()
+            .enumerate()
+            .map(|(i, host)| {
+                let port = self
+                    .ports
+                    .get(i)
+                    .or(self.ports.first())
+                    .copied()
+                    .unwrap_or(5432);
+                (host.clone(), port)
+            })
+            .collect()
+    }
+
+    /// libpq's `target_session_attrs`: which kind of server a connection must land on.
+    /// Default [`TargetSessionAttrs::Any`].
+    pub fn target_session_attrs(&mut self, attrs: TargetSessionAttrs) -> &mut Config {
+        self.target_session_attrs = attrs;
+        self
+    }
+
+    /// The `target_session_attrs`.
+    pub fn get_target_session_attrs(&self) -> TargetSessionAttrs {
+        self.target_session_attrs
+    }
+
+    /// libpq's `load_balance_hosts`: try the hosts in order (default) or in a random order for
+    /// each connect.
+    pub fn load_balance_hosts(&mut self, mode: LoadBalanceHosts) -> &mut Config {
+        self.load_balance_hosts = mode;
+        self
     }
 
     /// The role to connect as. Required.
@@ -439,7 +588,9 @@ impl fmt::Debug for Config {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Config")
             .field("hosts", &self.hosts)
-            .field("port", &self.port)
+            .field("ports", &self.ports)
+            .field("target_session_attrs", &self.target_session_attrs)
+            .field("load_balance_hosts", &self.load_balance_hosts)
             .field("user", &self.user)
             .field("password", &self.password.as_ref().map(|_| "<redacted>"))
             .field("dbname", &self.dbname)

@@ -33,7 +33,7 @@ use tokio::net::TcpStream;
 use tokio_rustls::client::TlsStream;
 
 use crate::cancel::{CancelTarget, TlsTarget};
-use crate::config::{AuthMethod, Config, Host};
+use crate::config::{AuthMethod, Config, Host, LoadBalanceHosts, TargetSessionAttrs};
 use crate::connection::{Connection, TransactionStatus};
 use crate::error::Error;
 use crate::io::{Framed, Stream};
@@ -43,24 +43,20 @@ use crate::tls::{ChannelBinding as BindingMode, SslMode, SslNegotiation};
 static NEXT_CONNECTION_ID: AtomicU64 = AtomicU64::new(1);
 
 impl Connection {
-    /// Connects and authenticates, trying each configured host in order.
+    /// Connects and authenticates, trying each configured host in order (or in random order
+    /// with [`LoadBalanceHosts::Random`]) until one accepts and matches the
+    /// [`TargetSessionAttrs`], as libpq does.
     ///
-    /// Fails with a timeout error if the connect timeout passes first; with the server's
-    /// error (e.g. SQLSTATE 28P01 for a wrong password) if it refuses.
+    /// Each host gets the whole connect timeout (DNS, TCP, TLS, startup, authentication and
+    /// the session check), as in libpq. If every host fails, the error is the last host's
+    /// (so [`Error::code`] gives e.g. 28P01 for a wrong password), naming it, and its
+    /// `Display` lists why each other host was skipped.
     ///
     /// # Cancel safety
     /// Dropping the future drops the half-open socket; nothing else is left behind.
     pub async fn connect(config: &Config) -> Result<Connection, Error> {
         check_config(config)?;
-        match config.connect_timeout {
-            Some(timeout) => tokio::time::timeout(timeout, connect_any(config))
-                .await
-                .map_err(|_| {
-                    Error::timeout(format!("connect timed out after {timeout:?}"))
-                        .at_host(hosts_label(config))
-                })?,
-            None => connect_any(config).await,
-        }
+        connect_any(config).await
     }
 }
 
@@ -68,6 +64,13 @@ impl Connection {
 fn check_config(config: &Config) -> Result<(), Error> {
     if config.hosts.is_empty() {
         return Err(Error::config("no host configured"));
+    }
+    if config.ports.len() != 1 && config.ports.len() != config.hosts.len() {
+        return Err(Error::config(format!(
+            "{} ports for {} hosts: give one port for all, or one per host",
+            config.ports.len(),
+            config.hosts.len()
+        )));
     }
     let Some(user) = &config.user else {
         return Err(Error::config("no user configured"));
@@ -90,38 +93,94 @@ fn check_config(config: &Config) -> Result<(), Error> {
 }
 
 /// `host:port` (or the socket path) of one host, as errors name it.
-fn host_label(config: &Config, host: &Host) -> String {
+pub(crate) fn host_label(host: &Host, port: u16) -> String {
     match host {
-        Host::Tcp(name) if name.contains(':') => format!("[{name}]:{}", config.port),
-        Host::Tcp(name) => format!("{name}:{}", config.port),
-        Host::Unix(dir) => dir
-            .join(format!(".s.PGSQL.{}", config.port))
-            .display()
-            .to_string(),
+        Host::Tcp(name) if name.contains(':') => format!("[{name}]:{port}"),
+        Host::Tcp(name) => format!("{name}:{port}"),
+        Host::Unix(dir) => dir.join(format!(".s.PGSQL.{port}")).display().to_string(),
     }
 }
 
-/// Every configured host, comma-separated, for an error that is about all of them.
-fn hosts_label(config: &Config) -> String {
-    let labels: Vec<String> = config.hosts.iter().map(|h| host_label(config, h)).collect();
-    labels.join(", ")
-}
-
+/// Tries the hosts (in order or shuffled), in one pass per kind of session wanted:
+/// `prefer-standby` first looks for a standby, then takes any server.
 async fn connect_any(config: &Config) -> Result<Connection, Error> {
-    let mut last_error = None;
-    for host in &config.hosts {
-        let result = connect_host(config, host)
-            .await
-            .map_err(|e| e.at_host(host_label(config, host)));
-        match result {
-            Ok(connection) => return Ok(connection),
-            // A server that answered (wrong password, no such database) would answer the same
-            // on every address; only socket-level failures move on to the next host.
-            Err(e) if e.is_db() || e.is_auth() => return Err(e),
-            Err(e) => last_error = Some(e),
+    let mut targets = config.targets();
+    if config.load_balance_hosts == LoadBalanceHosts::Random {
+        fastrand::shuffle(&mut targets);
+    }
+    let passes: &[TargetSessionAttrs] = match config.target_session_attrs {
+        TargetSessionAttrs::PreferStandby => {
+            &[TargetSessionAttrs::Standby, TargetSessionAttrs::Any]
+        }
+        ref other => std::slice::from_ref(other),
+    };
+    let mut failures: Vec<(String, Error)> = Vec::new();
+    for want in passes {
+        for (host, port) in &targets {
+            let label = host_label(host, *port);
+            let attempt = async {
+                let mut conn = connect_host(config, host, *port).await?;
+                match session_matches(&mut conn, *want).await? {
+                    Ok(()) => Ok(conn),
+                    Err(why) => {
+                        // Cancellation safety: dropping this drops the connection.
+                        let _ = conn.close().await;
+                        Err(Error::session_mismatch(format!(
+                            "{why} (target_session_attrs={})",
+                            want.as_str()
+                        )))
+                    }
+                }
+            };
+            let result = match config.connect_timeout {
+                Some(limit) => tokio::time::timeout(limit, attempt)
+                    .await
+                    .unwrap_or_else(|_| {
+                        Err(Error::timeout(format!("connect timed out after {limit:?}")))
+                    }),
+                None => attempt.await,
+            };
+            match result {
+                Ok(conn) => return Ok(conn),
+                Err(e) => failures.push((label, e)),
+            }
         }
     }
-    Err(last_error.unwrap_or_else(|| Error::config("no host configured")))
+    Err(Error::hosts_failed(failures))
+}
+
+/// Whether the session `conn` opened is of the kind wanted, checked as libpq does: from the
+/// `in_hot_standby` and `default_transaction_read_only` parameters the server reports
+/// (PostgreSQL 14 and later), else with `SHOW transaction_read_only` or
+/// `pg_is_in_recovery()`. `Ok(Err(why))` is a mismatch.
+async fn session_matches(
+    conn: &mut Connection,
+    want: TargetSessionAttrs,
+) -> Result<Result<(), &'static str>, Error> {
+    if want == TargetSessionAttrs::Any {
+        return Ok(Ok(()));
+    }
+    if let Some(verdict) = want.judge(conn) {
+        return Ok(verdict);
+    }
+    // An older server: ask. One round trip, only on connect.
+    let sql = match want {
+        TargetSessionAttrs::ReadWrite | TargetSessionAttrs::ReadOnly => {
+            "SHOW transaction_read_only"
+        }
+        _ => "SELECT CASE WHEN pg_is_in_recovery() THEN 'on' ELSE 'off' END",
+    };
+    let on = conn.simple_query(sql).await?.iter().any(|m| match m {
+        crate::row::SimpleQueryMessage::Row(row) => row.get(0) == Some("on"),
+        _ => false,
+    });
+    Ok(match (want, on) {
+        (TargetSessionAttrs::ReadWrite, true) => Err("the session is read-only"),
+        (TargetSessionAttrs::ReadOnly, false) => Err("the session is read-write"),
+        (TargetSessionAttrs::Primary, true) => Err("the server is a standby"),
+        (TargetSessionAttrs::Standby, false) => Err("the server is not a standby"),
+        _ => Ok(()),
+    })
 }
 
 /// How one connect attempt uses TLS.
@@ -139,9 +198,9 @@ enum TlsPlan {
 /// retries with TLS if the server refuses the plain connection; `prefer` tries TLS (when
 /// offered) and retries plain if the server refuses the TLS connection or the handshake
 /// fails. Stricter modes never fall back.
-async fn connect_host(config: &Config, host: &Host) -> Result<Connection, Error> {
+async fn connect_host(config: &Config, host: &Host, port: u16) -> Result<Connection, Error> {
     if !matches!(host, Host::Tcp(_)) {
-        return attempt(config, host, TlsPlan::Off)
+        return attempt(config, host, port, TlsPlan::Off)
             .await
             .map_err(|e| e.error);
     }
@@ -152,21 +211,25 @@ async fn connect_host(config: &Config, host: &Host) -> Result<Connection, Error>
     }
     let plain = |e: Failed| e.error;
     match config.tls.mode {
-        SslMode::Disable => attempt(config, host, TlsPlan::Off).await.map_err(plain),
-        SslMode::Allow => match attempt(config, host, TlsPlan::Off).await {
-            Err(e) if e.error.is_db() => attempt(config, host, TlsPlan::Required)
+        SslMode::Disable => attempt(config, host, port, TlsPlan::Off)
+            .await
+            .map_err(plain),
+        SslMode::Allow => match attempt(config, host, port, TlsPlan::Off).await {
+            Err(e) if e.error.is_db() => attempt(config, host, port, TlsPlan::Required)
                 .await
                 .map_err(plain),
             other => other.map_err(plain),
         },
-        SslMode::Prefer => match attempt(config, host, TlsPlan::IfOffered).await {
+        SslMode::Prefer => match attempt(config, host, port, TlsPlan::IfOffered).await {
             Err(e) if e.error.is_tls() || (e.error.is_db() && e.tls) => {
-                attempt(config, host, TlsPlan::Off).await.map_err(plain)
+                attempt(config, host, port, TlsPlan::Off)
+                    .await
+                    .map_err(plain)
             }
             other => other.map_err(plain),
         },
         SslMode::Require | SslMode::VerifyCa | SslMode::VerifyFull => {
-            attempt(config, host, TlsPlan::Required)
+            attempt(config, host, port, TlsPlan::Required)
                 .await
                 .map_err(plain)
         }
@@ -186,10 +249,15 @@ impl From<Error> for Failed {
 }
 
 /// One connect attempt: socket, TLS per `plan`, startup and authentication.
-async fn attempt(config: &Config, host: &Host, plan: TlsPlan) -> Result<Connection, Failed> {
+async fn attempt(
+    config: &Config,
+    host: &Host,
+    port: u16,
+    plan: TlsPlan,
+) -> Result<Connection, Failed> {
     let (stream, target) = match host {
         Host::Tcp(name) => {
-            let addrs = tokio::net::lookup_host((name.as_str(), config.port))
+            let addrs = tokio::net::lookup_host((name.as_str(), port))
                 .await
                 .map_err(Error::io)?;
             let mut last_error = None;
@@ -238,7 +306,7 @@ async fn attempt(config: &Config, host: &Host, plan: TlsPlan) -> Result<Connecti
         }
         #[cfg(unix)]
         Host::Unix(dir) => {
-            let path = dir.join(format!(".s.PGSQL.{}", config.port));
+            let path = dir.join(format!(".s.PGSQL.{port}"));
             let stream = tokio::net::UnixStream::connect(&path)
                 .await
                 .map_err(Error::io)?;

@@ -343,12 +343,16 @@ enum Kind {
     /// TLS could not be set up: the server does not offer it, the handshake or a certificate
     /// check failed, or the TLS settings are unusable.
     Tls,
+    /// The server was not of the kind `target_session_attrs` asks for.
+    Session,
 }
 
 struct Inner {
     kind: Kind,
     /// The server (`host:port` or socket path) a connect error is about.
     host: Option<String>,
+    /// The other hosts a multi-host connect tried, each with why it failed.
+    also_tried: Vec<String>,
     message: Option<String>,
     cause: Option<Box<dyn StdError + Send + Sync>>,
 }
@@ -369,6 +373,7 @@ impl Error {
         Error(Box::new(Inner {
             kind,
             host: None,
+            also_tried: Vec::new(),
             message,
             cause,
         }))
@@ -462,6 +467,36 @@ impl Error {
 
     pub(crate) fn tls_cause(message: impl Into<String>, cause: std::io::Error) -> Error {
         Error::new(Kind::Tls, Some(message.into()), Some(Box::new(cause)))
+    }
+
+    pub(crate) fn session_mismatch(message: impl Into<String>) -> Error {
+        Error::new(Kind::Session, Some(message.into()), None)
+    }
+
+    /// The error of a multi-host connect where every host failed: the last host's error,
+    /// naming it, with the others listed.
+    pub(crate) fn hosts_failed(mut failures: Vec<(String, Error)>) -> Error {
+        let Some((host, last)) = failures.pop() else {
+            return Error::config("no host configured");
+        };
+        let mut error = last.at_host(host);
+        error.0.also_tried = failures
+            .into_iter()
+            .map(|(host, e)| format!("{host}: {e}"))
+            .collect();
+        error
+    }
+
+    /// The hosts a multi-host connect tried before the one this error names, each with why
+    /// it was skipped (`host:port: reason`), in the order tried.
+    pub fn also_tried(&self) -> &[String] {
+        &self.0.also_tried
+    }
+
+    /// True if the server was not of the kind `target_session_attrs` asks for (a standby
+    /// when a read-write session was wanted, for example).
+    pub fn is_session_mismatch(&self) -> bool {
+        matches!(self.0.kind, Kind::Session)
     }
 
     pub(crate) fn copy_out_unsupported() -> Error {
@@ -580,6 +615,7 @@ impl fmt::Debug for Error {
         f.debug_struct("Error")
             .field("kind", &self.0.kind)
             .field("host", &self.0.host)
+            .field("also_tried", &self.0.also_tried)
             .field("message", &self.0.message)
             .field("cause", &self.0.cause)
             .finish()
@@ -605,6 +641,7 @@ impl fmt::Display for Error {
             Kind::Encode => f.write_str("error encoding the request")?,
             Kind::Unsupported => f.write_str("unsupported")?,
             Kind::Tls => f.write_str("TLS error")?,
+            Kind::Session => f.write_str("wrong kind of server")?,
         }
         if let Some(host) = &self.0.host {
             write!(f, " (connecting to {host})")?;
@@ -614,6 +651,9 @@ impl fmt::Display for Error {
         }
         if let Some(cause) = &self.0.cause {
             write!(f, ": {cause}")?;
+        }
+        if !self.0.also_tried.is_empty() {
+            write!(f, "; also tried {}", self.0.also_tried.join("; "))?;
         }
         Ok(())
     }

@@ -37,7 +37,8 @@ mod tls;
 pub use cancel::CancelToken;
 pub use config::{
     AuthMethod, AuthPolicy, Config, DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_MESSAGE_SIZE,
-    DEFAULT_MAX_SCRAM_ITERATIONS, DEFAULT_STATEMENT_CACHE_CAPACITY, Host, NoticeCallback,
+    DEFAULT_MAX_SCRAM_ITERATIONS, DEFAULT_STATEMENT_CACHE_CAPACITY, Host, LoadBalanceHosts,
+    NoticeCallback, TargetSessionAttrs,
 };
 pub use connection::{Connection, TransactionStatus};
 pub use error::{DbError, Error, ErrorPosition, SqlState};
