@@ -7,6 +7,7 @@ mod cancel;
 mod conformance;
 mod faults;
 mod hostile;
+mod multihost;
 mod recovery;
 mod support;
 mod tls;
