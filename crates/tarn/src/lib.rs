@@ -56,6 +56,7 @@
 //! [`Error::QueryTimeout`] says the client-side timeout ran out; [`ConfigError`] names the
 //! setting or environment variable at fault.
 
+mod cluster;
 mod config;
 mod connection;
 mod error;
@@ -68,6 +69,7 @@ pub use config::{
     DEFAULT_BREAKER_THRESHOLD, DEFAULT_CHECK_TIMEOUT, DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_LIFETIME,
     DEFAULT_MAX_SIZE, DEFAULT_MIN_IDLE, DEFAULT_QUERY_TIMEOUT, DEFAULT_STATEMENT_TIMEOUT, Host,
 };
+pub use cluster::{Cluster, ClusterBuilder, ClusterStatus, DEFAULT_CHECK_INTERVAL, NodeStatus};
 pub use connection::{CANCEL_GRACE, Connection, Transaction};
 pub use error::Error;
 pub use health::HealthReport;
