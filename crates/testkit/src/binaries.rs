@@ -5,12 +5,15 @@ use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
 
-/// Where `initdb`, `postgres` and `psql` live.
+/// Where `initdb`, `postgres`, `psql` and `pg_basebackup` live.
 #[derive(Debug, Clone)]
 pub(crate) struct Binaries {
     pub(crate) initdb: PathBuf,
     pub(crate) postgres: PathBuf,
     pub(crate) psql: PathBuf,
+    /// Beside `postgres` or the file it links to (Debian's `postgresql` package has it); only
+    /// streaming standbys need it, so it may be missing.
+    pub(crate) pg_basebackup: PathBuf,
 }
 
 const INSTALL_HINT: &str = "install them (Debian/Ubuntu: `apt-get install postgresql`; Fedora: \
@@ -58,6 +61,21 @@ impl Binaries {
             })
     }
 
+    /// `pg_basebackup`, or an error that says how to get it.
+    pub(crate) fn pg_basebackup(&self) -> Result<&Path> {
+        if self.pg_basebackup.is_file() {
+            return Ok(&self.pg_basebackup);
+        }
+        Err(Error::msg(format!(
+            "{} was not found beside postgres (nor beside the file it links to): streaming \
+             standbys are made with it; install the client programs of the server's version \
+             (Debian/Ubuntu: `apt-get install postgresql-client-15`, which `postgresql` pulls \
+             in) or point TARN_PG_BIN at a directory that holds initdb, postgres and \
+             pg_basebackup",
+            self.pg_basebackup.display()
+        )))
+    }
+
     fn in_dir(dir: &Path) -> Option<Self> {
         let initdb = dir.join("initdb");
         let postgres = dir.join("postgres");
@@ -69,10 +87,22 @@ impl Binaries {
             .filter(|p| p.is_file())
             .or_else(find_psql_on_path)
             .unwrap_or_else(|| dir.join("psql"));
+        // Beside postgres, or beside what it links to (a PATH directory may hold only links to
+        // initdb and postgres), so it is of the server's version.
+        let pg_basebackup = std::iter::once(dir.to_path_buf())
+            .chain(
+                std::fs::canonicalize(&postgres)
+                    .ok()
+                    .and_then(|p| p.parent().map(Path::to_path_buf)),
+            )
+            .map(|d| d.join("pg_basebackup"))
+            .find(|p| p.is_file())
+            .unwrap_or_else(|| dir.join("pg_basebackup"));
         Some(Self {
             initdb,
             postgres,
             psql,
+            pg_basebackup,
         })
     }
 }
@@ -99,4 +129,30 @@ pub(crate) fn find_psql() -> Result<PathBuf> {
              postgresql-client`)",
         )
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_missing_pg_basebackup_says_how_to_get_it() {
+        let dir = tempfile::tempdir().unwrap();
+        for name in ["initdb", "postgres"] {
+            std::fs::write(dir.path().join(name), "").unwrap();
+        }
+        let bins = Binaries::in_dir(dir.path()).unwrap();
+        let err = bins.pg_basebackup().unwrap_err().to_string();
+        assert!(err.contains("pg_basebackup was not found"), "{err}");
+        assert!(
+            err.contains("apt-get install postgresql-client-15"),
+            "{err}"
+        );
+        std::fs::write(dir.path().join("pg_basebackup"), "").unwrap();
+        let bins = Binaries::in_dir(dir.path()).unwrap();
+        assert_eq!(
+            bins.pg_basebackup().unwrap(),
+            dir.path().join("pg_basebackup")
+        );
+    }
 }

@@ -22,6 +22,9 @@
 //! - [`TestCerts`] makes CAs, server and client certificates at run time, and
 //!   `PgServer::builder().tls(TlsSetup::new(&certs))` (or [`PgServer::shared_tls`]) starts a
 //!   server with `ssl=on` and TLS-only roles ([`TlsRole`]: TLS-only password, `cert`, both).
+//! - [`ReplicaSet`] is a primary and streaming standbys (each a `PgServer`, made with
+//!   `pg_basebackup -R`), with promotion, catch-up waits, apply delays and re-pointing, for
+//!   multi-host, `target_session_attrs` and failover tests.
 //! - [`FaultProxy`] sits between a client and a server and adds latency, blackholes,
 //!   resets or refuses connections on command.
 //! - With the `docker` feature, a machine with a Docker engine and no local binaries gets the
@@ -35,6 +38,7 @@ mod params;
 mod pgbouncer;
 mod proxy;
 mod reaper;
+mod replication;
 mod server;
 mod tls;
 
@@ -44,6 +48,7 @@ pub use pgbouncer::{
     AuthType, PgBouncer, PgBouncerBuilder, PoolMode, pgbouncer_available, pgbouncer_binary,
 };
 pub use proxy::{FaultProxy, ProxyMode};
+pub use replication::{Node, ReplicaSet, ReplicaSetBuilder};
 pub use server::{PgServer, PgServerBuilder, TestDb};
 pub use tls::{
     CA_NAME, ClientCert, OTHER_CA_NAME, PemFile, ServerCert, TestCerts, TlsSetup, WRONG_NAME,
@@ -65,6 +70,20 @@ pub fn controllable_server() -> Result<Option<PgServer>> {
         return Ok(None);
     }
     PgServer::start().map(Some)
+}
+
+/// A primary and `standbys` streaming standbys ([`ReplicaSet::start`]) for a failover test;
+/// `None` (with the reason printed) when `DATABASE_URL` names a server: the testkit makes
+/// standbys only of servers it started.
+pub fn replica_set(standbys: usize) -> Result<Option<ReplicaSet>> {
+    if std::env::var("DATABASE_URL").is_ok_and(|u| !u.is_empty()) {
+        eprintln!(
+            "skipped: this test needs a primary with streaming standbys, which the testkit \
+             makes only of servers it starts, and DATABASE_URL names another"
+        );
+        return Ok(None);
+    }
+    ReplicaSet::start(standbys).map(Some)
 }
 
 /// The TLS server shared by this test binary ([`PgServer::shared_tls`]); `None` (with the reason

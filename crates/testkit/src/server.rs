@@ -21,6 +21,12 @@
 //! (the key with mode 0600, which PostgreSQL insists on), and the server starts with `ssl=on`,
 //! those files, and `pg_hba.conf` lines for the TLS-only roles ([`TlsRole`]) before the others.
 //!
+//! A streaming standby (see `replication.rs`) is a `PgServer` too: the same temp dir layout,
+//! reaper and process handling, but `data/` comes from `pg_basebackup -R` of another testkit
+//! server instead of `initdb`, so roles and `pg_hba.conf` are the source's. Every server's
+//! `pg_hba.conf` lets the superuser make replication connections (unix socket and 127.0.0.1),
+//! so any of them can be a source.
+//!
 //! Admin SQL (creating roles and databases, terminating backends) goes through `psql`, so the
 //! testkit needs no client of its own and works the same for servers it did not start.
 
@@ -45,6 +51,28 @@ use crate::tls::{TestCerts, TlsSetup};
 /// How long a server may take to start (initdb excluded) or to stop before we give up.
 const START_TIMEOUT: Duration = Duration::from_secs(60);
 const STOP_TIMEOUT: Duration = Duration::from_secs(20);
+/// How long `pg_basebackup` may take (a fresh cluster takes a second or two).
+const BASE_BACKUP_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// The libpq variables removed from the environment of `psql`, so the caller's environment
+/// cannot redirect or change it (server-side programs lose every `PG*` variable).
+const LIBPQ_ENV: [&str; 15] = [
+    "PGHOST",
+    "PGHOSTADDR",
+    "PGPORT",
+    "PGUSER",
+    "PGDATABASE",
+    "PGPASSWORD",
+    "PGSERVICE",
+    "PGOPTIONS",
+    "PGSSLMODE",
+    "PGSSLROOTCERT",
+    "PGSSLCERT",
+    "PGSSLKEY",
+    "PGSSLCRL",
+    "PGCHANNELBINDING",
+    "PGAPPNAME",
+];
 
 /// A PostgreSQL server for tests: one the testkit started (and owns), or one named by
 /// `DATABASE_URL`.
@@ -95,9 +123,9 @@ struct Local {
 /// Settings for a server the testkit starts.
 #[derive(Debug, Clone)]
 pub struct PgServerBuilder {
-    max_connections: u32,
-    extra_config: Vec<(String, String)>,
-    tls: Option<TlsSetup>,
+    pub(crate) max_connections: u32,
+    pub(crate) extra_config: Vec<(String, String)>,
+    pub(crate) tls: Option<TlsSetup>,
 }
 
 impl Default for PgServerBuilder {
@@ -229,75 +257,83 @@ impl PgServer {
         }
     }
 
-    fn start_local(bins: Binaries, settings: PgServerBuilder) -> Result<PgServer> {
-        let run_as = run_as_postgres("PostgreSQL")?;
-
-        let dir = tempfile::Builder::new()
-            .prefix("tarn-pg-")
-            .tempdir()
-            .map_err(|e| Error::io("could not create a temp dir for the test server", e))?
-            .keep();
-        let socket_dir = dir.join("sock");
-        let data = dir.join("data");
-        let log = dir.join("postgres.log");
-        let prepare = || -> std::io::Result<()> {
-            fs::create_dir(&socket_dir)?;
-            File::create(&log)?;
-            if let Some((uid, gid)) = run_as {
-                for path in [&dir, &socket_dir, &log] {
-                    std::os::unix::fs::chown(path, Some(uid.as_raw()), Some(gid.as_raw()))?;
-                }
-            }
-            Ok(())
-        };
-        if let Err(e) = prepare() {
-            let _ = fs::remove_dir_all(&dir);
-            return Err(Error::io(
-                format!("could not prepare the test server's dir {}", dir.display()),
-                e,
-            ));
-        }
-        let mut local = Local {
-            dir: dir.clone(),
-            data,
-            log,
-            bins,
-            port: 0,
-            socket_dir: socket_dir.clone(),
-            max_connections: settings.max_connections,
-            extra_config: settings.extra_config,
-            tls: settings.tls.is_some(),
-            run_as,
-            postmaster: None,
-            reaper: None,
-        };
+    pub(crate) fn start_local(bins: Binaries, settings: PgServerBuilder) -> Result<PgServer> {
+        let mut local = Local::create(bins, &settings)?;
         // From here on `local` owns the dir: its Drop removes it on every early return.
-        local.spawn_reaper()?;
         local.initdb()?;
         if let Some(setup) = &settings.tls {
             local.install_tls(setup)?;
         }
         local.start_on_free_port()?;
-        let tls = local.tls;
+        let server = PgServer::from_local(local, true);
+        server.create_auth_roles()?;
+        Ok(server)
+    }
 
-        let server = PgServer {
+    /// Starts a streaming standby of `source` (a server the testkit started): a base backup
+    /// of it (`pg_basebackup -X stream -R`) in a temp dir of its own, started on a free port
+    /// with `settings`. `name` is its `application_name` on the upstream; with `slot`, it
+    /// streams through that physical replication slot, which must exist on `source`.
+    ///
+    /// Roles, passwords and `pg_hba.conf` come with the backup, so they are the source's.
+    pub(crate) fn start_standby(
+        bins: Binaries,
+        settings: &PgServerBuilder,
+        source: &PgServer,
+        name: &str,
+        slot: Option<&str>,
+    ) -> Result<PgServer> {
+        let mut local = Local::create(bins, settings)?;
+        local.base_backup(source.port(), name, slot)?;
+        if let Some(setup) = &settings.tls {
+            local.install_tls(setup)?;
+        }
+        local.start_on_free_port()?;
+        Ok(PgServer::from_local(local, source.auth_roles))
+    }
+
+    /// Stops this server, replaces its data with a fresh base backup of `source`, and starts
+    /// it again as a streaming standby of `source` on the same port (see
+    /// [`PgServer::start_standby`] for `name` and `slot`).
+    pub(crate) fn rebuild_as_standby(
+        &self,
+        source: &PgServer,
+        name: &str,
+        slot: Option<&str>,
+    ) -> Result<()> {
+        let mut local = self.local()?;
+        local.stop()?;
+        match fs::remove_dir_all(&local.data) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => {
+                return Err(Error::io(
+                    format!("could not remove {}", local.data.display()),
+                    e,
+                ));
+            }
+        }
+        local.base_backup(source.port(), name, slot)?;
+        local.start_on_same_port()
+    }
+
+    fn from_local(local: Local, auth_roles: bool) -> PgServer {
+        PgServer {
             admin: ConnParams {
                 host: "127.0.0.1".into(),
                 port: local.port,
-                socket_dir: Some(socket_dir),
+                socket_dir: Some(local.socket_dir.clone()),
                 user: Role::Superuser.user().into(),
                 password: None,
                 dbname: "postgres".into(),
             },
             admin_cmd: AdminCommand::Psql(local.bins.psql.clone()),
+            tls: local.tls,
             local: Some(Mutex::new(local)),
-            auth_roles: true,
-            tls,
+            auth_roles,
             #[cfg(feature = "docker")]
             _container: None,
-        };
-        server.create_auth_roles()?;
-        Ok(server)
+        }
     }
 
     fn create_auth_roles(&self) -> Result<()> {
@@ -545,6 +581,55 @@ impl std::fmt::Debug for PgServer {
 }
 
 impl Local {
+    /// Makes the temp dir (`tarn-pg-XXXX` with `sock/` and `postgres.log`, handed to the user
+    /// the server runs as) and spawns its reaper. Nothing runs yet and `data/` does not exist:
+    /// `initdb` or a base backup makes it. The returned `Local` owns the dir: its `Drop`
+    /// removes it.
+    fn create(bins: Binaries, settings: &PgServerBuilder) -> Result<Local> {
+        let run_as = run_as_postgres("PostgreSQL")?;
+        let dir = tempfile::Builder::new()
+            .prefix("tarn-pg-")
+            .tempdir()
+            .map_err(|e| Error::io("could not create a temp dir for the test server", e))?
+            .keep();
+        let socket_dir = dir.join("sock");
+        let data = dir.join("data");
+        let log = dir.join("postgres.log");
+        let prepare = || -> std::io::Result<()> {
+            fs::create_dir(&socket_dir)?;
+            File::create(&log)?;
+            if let Some((uid, gid)) = run_as {
+                for path in [&dir, &socket_dir, &log] {
+                    std::os::unix::fs::chown(path, Some(uid.as_raw()), Some(gid.as_raw()))?;
+                }
+            }
+            Ok(())
+        };
+        if let Err(e) = prepare() {
+            let _ = fs::remove_dir_all(&dir);
+            return Err(Error::io(
+                format!("could not prepare the test server's dir {}", dir.display()),
+                e,
+            ));
+        }
+        let mut local = Local {
+            dir,
+            data,
+            log,
+            bins,
+            port: 0,
+            socket_dir,
+            max_connections: settings.max_connections,
+            extra_config: settings.extra_config.clone(),
+            tls: settings.tls.is_some(),
+            run_as,
+            postmaster: None,
+            reaper: None,
+        };
+        local.spawn_reaper()?;
+        Ok(local)
+    }
+
     /// Spawns the reaper (see [`crate::reaper`]): once this process exits, it stops the
     /// postmaster (whatever its pid is by then, from `postmaster.pid`) with SIGINT and removes
     /// the dir.
@@ -554,19 +639,22 @@ impl Local {
         Ok(())
     }
 
+    /// A command for a server-side program (`initdb`, `postgres`, `pg_basebackup`): in the
+    /// server's dir, as the user the server runs as, with no `PG*` variable from the caller's
+    /// environment and `HOME` set to the server's dir. A standby's WAL receiver is a libpq
+    /// client inside the server: it would otherwise take `PGSSLMODE` and the like from the
+    /// test process, and look for `~/.pgpass` and `~/.postgresql/` client certificates in a
+    /// `HOME` it may not be allowed to read (root's, under root), which makes libpq give up
+    /// on TLS even with `sslmode=prefer`.
     fn command(&self, program: &Path) -> Command {
         let mut cmd = Command::new(program);
         cmd.current_dir(&self.dir).stdin(Stdio::null());
-        for var in [
-            "PGDATA",
-            "PGHOST",
-            "PGPORT",
-            "PGUSER",
-            "PGDATABASE",
-            "PGOPTIONS",
-        ] {
-            cmd.env_remove(var);
+        for (var, _) in std::env::vars_os() {
+            if var.to_string_lossy().starts_with("PG") {
+                cmd.env_remove(var);
+            }
         }
+        cmd.env("HOME", &self.dir);
         if let Some((uid, gid)) = self.run_as {
             cmd.uid(uid.as_raw()).gid(gid.as_raw());
         }
@@ -631,8 +719,89 @@ impl Local {
             hba.push_str(&format!("{kind} all{addr} trust\n"));
         }
         hba.push_str("host all all ::1/128 trust\n");
+        // `all` does not match replication connections: the superuser may stream WAL and take
+        // base backups (a `ReplicaSet`'s standbys connect this way).
+        hba.push_str("# Streaming replication and base backups, for the superuser only.\n");
+        let superuser = Role::Superuser.user();
+        hba.push_str(&format!("local replication {superuser} trust\n"));
+        hba.push_str(&format!(
+            "host replication {superuser} 127.0.0.1/32 trust\n"
+        ));
         fs::write(self.data.join("pg_hba.conf"), hba)
             .map_err(|e| Error::io("could not write pg_hba.conf", e))
+    }
+
+    /// Fills `data/` (which must not exist) with a base backup of the server on 127.0.0.1:`port`
+    /// and makes it a streaming standby of that server: `pg_basebackup -X stream -R`, as the
+    /// superuser over TCP, with `application_name` `name` and, when given, through the
+    /// physical replication `slot` (which must exist). Then the recovery settings are tidied
+    /// (see [`Local::tidy_standby_config`]).
+    fn base_backup(&self, port: u16, name: &str, slot: Option<&str>) -> Result<()> {
+        let program = self.bins.pg_basebackup()?;
+        let log = self.log_file()?;
+        let mut cmd = self.command(program);
+        cmd.arg("-D")
+            .arg(&self.data)
+            .arg("-d")
+            .arg(format!(
+                "host=127.0.0.1 port={port} user={} application_name={name} connect_timeout=10",
+                Role::Superuser.user()
+            ))
+            .args(["-X", "stream", "-R", "--checkpoint=fast", "--no-sync"]);
+        if let Some(slot) = slot {
+            cmd.args(["-S", slot]);
+        }
+        cmd.stdout(log.try_clone().map_err(|e| Error::io("dup log", e))?)
+            .stderr(log);
+        self.run_to_end(cmd, BASE_BACKUP_TIMEOUT, "pg_basebackup")?;
+        self.tidy_standby_config(slot.is_some())
+    }
+
+    /// `pg_basebackup -R` appends `primary_conninfo` (and with a slot, `primary_slot_name`) to
+    /// the `postgresql.auto.conf` it copied from the source, which may hold the source's own
+    /// (when the source is itself a standby, or was one). Keeps only the last of each, drops
+    /// `primary_slot_name` when there is no slot, and drops `recovery_min_apply_delay`: a lag
+    /// injected on the source is not the new standby's.
+    fn tidy_standby_config(&self, slot: bool) -> Result<()> {
+        let path = self.data.join("postgresql.auto.conf");
+        let text = fs::read_to_string(&path)
+            .map_err(|e| Error::io(format!("could not read {}", path.display()), e))?;
+        // Written in place, so the file keeps its owner (the user the server runs as).
+        fs::write(&path, tidy_auto_conf(&text, slot))
+            .map_err(|e| Error::io(format!("could not write {}", path.display()), e))
+    }
+
+    /// Runs a command to its end (its output already redirected), killing it after `timeout`;
+    /// a failure or a timeout quotes the log.
+    fn run_to_end(&self, mut cmd: Command, timeout: Duration, what: &str) -> Result<()> {
+        let mut child = cmd
+            .spawn()
+            .map_err(|e| Error::io(format!("could not run {what}"), e))?;
+        let deadline = Instant::now() + timeout;
+        loop {
+            match child.try_wait() {
+                Ok(Some(status)) if status.success() => return Ok(()),
+                Ok(Some(status)) => {
+                    return Err(Error::msg(format!("{what} failed ({status})")).with_log(&self.log));
+                }
+                Ok(None) if Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+                Ok(None) => {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    return Err(Error::msg(format!(
+                        "{what} did not finish within {timeout:?}; killed it"
+                    ))
+                    .with_log(&self.log));
+                }
+                Err(e) => {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    return Err(Error::io(format!("could not wait for {what}"), e));
+                }
+            }
+        }
     }
 
     /// Copies the server certificate, its key and the CA into `tls/` of the server's dir (the
@@ -865,23 +1034,7 @@ pub(crate) fn free_port() -> Result<u16> {
 /// the password is not on the command line), with every other libpq variable removed.
 pub(crate) fn local_psql_command(psql: &Path, params: &ConnParams) -> Command {
     let mut cmd = Command::new(psql);
-    for var in [
-        "PGHOST",
-        "PGHOSTADDR",
-        "PGPORT",
-        "PGUSER",
-        "PGDATABASE",
-        "PGPASSWORD",
-        "PGSERVICE",
-        "PGOPTIONS",
-        "PGSSLMODE",
-        "PGSSLROOTCERT",
-        "PGSSLCERT",
-        "PGSSLKEY",
-        "PGSSLCRL",
-        "PGCHANNELBINDING",
-        "PGAPPNAME",
-    ] {
+    for var in LIBPQ_ENV {
         cmd.env_remove(var);
     }
     let host = match &params.socket_dir {
@@ -959,6 +1112,30 @@ pub(crate) fn run_as_postgres(what: &str) -> Result<Option<(Uid, Gid)>> {
     Ok(Some((user.uid, user.gid)))
 }
 
+/// See [`Local::tidy_standby_config`].
+fn tidy_auto_conf(text: &str, slot: bool) -> String {
+    fn key(line: &str) -> &str {
+        line.split('=').next().map(str::trim).unwrap_or_default()
+    }
+    let lines: Vec<&str> = text.lines().collect();
+    let mut tidy = String::new();
+    for (i, line) in lines.iter().enumerate() {
+        let name = key(line);
+        let last = !lines[i + 1..].iter().any(|later| key(later) == name);
+        let keep = match name {
+            "recovery_min_apply_delay" => false,
+            "primary_slot_name" => slot && last,
+            "primary_conninfo" => last,
+            _ => true,
+        };
+        if keep {
+            tidy.push_str(line);
+            tidy.push('\n');
+        }
+    }
+    tidy
+}
+
 fn quote_literal(s: &str) -> String {
     format!("'{}'", s.replace('\'', "''"))
 }
@@ -1026,6 +1203,31 @@ mod tests {
                 .unwrap_err()
                 .to_string()
                 .contains("DATABASE_URL")
+        );
+    }
+
+    #[test]
+    fn a_standby_keeps_only_its_own_recovery_settings() {
+        // What `pg_basebackup -R` leaves when the source was a delayed standby itself.
+        let copied = "# Do not edit this file manually!\n\
+                      primary_conninfo = 'host=127.0.0.1 port=1 application_name=standby_0'\n\
+                      primary_slot_name = 'standby_0'\n\
+                      recovery_min_apply_delay = '2s'\n\
+                      work_mem = '8MB'\n\
+                      primary_conninfo = 'host=127.0.0.1 port=2 application_name=primary'\n";
+        assert_eq!(
+            tidy_auto_conf(copied, false),
+            "# Do not edit this file manually!\n\
+             work_mem = '8MB'\n\
+             primary_conninfo = 'host=127.0.0.1 port=2 application_name=primary'\n"
+        );
+        let with_slot = format!("{copied}primary_slot_name = 'primary'\n");
+        assert_eq!(
+            tidy_auto_conf(&with_slot, true),
+            "# Do not edit this file manually!\n\
+             work_mem = '8MB'\n\
+             primary_conninfo = 'host=127.0.0.1 port=2 application_name=primary'\n\
+             primary_slot_name = 'primary'\n"
         );
     }
 

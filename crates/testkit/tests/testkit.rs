@@ -1261,6 +1261,74 @@ mod tls {
     }
 
     #[test]
+    fn a_tls_replica_set_streams_over_tls_and_every_node_has_its_own_certificate_copy() {
+        if std::env::var("DATABASE_URL").is_ok_and(|u| !u.is_empty()) {
+            eprintln!("skipped: with DATABASE_URL no replica set is started");
+            return;
+        }
+        let certs = TestCerts::shared().unwrap();
+        let set = tarn_testkit::ReplicaSet::builder()
+            .node_settings(PgServer::builder().tls(TlsSetup::new(certs)))
+            .replication_slots(false)
+            .start()
+            .unwrap();
+        let (primary, standby) = (set.primary(), set.standby(0).unwrap());
+        assert!(standby.tls_enabled());
+        // The WAL receiver (libpq, `sslmode=prefer` from `pg_basebackup -R`) uses TLS.
+        assert_eq!(
+            primary
+                .psql(
+                    "postgres",
+                    "SELECT application_name, ssl FROM pg_stat_replication JOIN pg_stat_ssl \
+                     USING (pid)"
+                )
+                .unwrap(),
+            "standby_0|t"
+        );
+        // No slots: none on the primary, none named on the standby.
+        assert_eq!(
+            primary
+                .psql("postgres", "SELECT count(*) FROM pg_replication_slots")
+                .unwrap(),
+            "0"
+        );
+        assert_eq!(
+            standby.psql("postgres", "SHOW primary_slot_name").unwrap(),
+            ""
+        );
+        // The standby presents its own copy of the certificate, and the TLS roles log in.
+        let cert_file = standby.psql("postgres", "SHOW ssl_cert_file").unwrap();
+        assert!(
+            Path::new(&cert_file).starts_with(standby.dir().unwrap()),
+            "{cert_file}"
+        );
+        let ssl_only = standby.tls_params(TlsRole::SslOnly, "postgres");
+        assert_eq!(
+            libpq(
+                standby,
+                ssl_only,
+                "localhost",
+                Ssl::verify_full(certs),
+                SSL_IN_USE
+            )
+            .unwrap(),
+            "t"
+        );
+        let cert = standby.tls_params(TlsRole::Cert, "postgres");
+        assert_eq!(
+            libpq(
+                standby,
+                cert,
+                "127.0.0.1",
+                Ssl::verify_full(certs).client(certs.client()),
+                "SELECT current_user"
+            )
+            .unwrap(),
+            "cert_user"
+        );
+    }
+
+    #[test]
     fn keys_are_private_and_the_server_owns_its_copy() {
         let Some((server, certs)) = shared() else {
             return;
@@ -1309,5 +1377,359 @@ mod tls {
         assert!(certs.client_ec().key_pkcs1().is_none());
         drop(certs);
         assert!(!dir.exists(), "{} outlived Drop", dir.display());
+    }
+}
+
+/// Streaming replication: a primary with standbys made by `pg_basebackup -R`, read-only
+/// standbys, catch-up, apply delay, failover (promote, follow, rebuild), cleanup.
+mod replication {
+    use std::path::PathBuf;
+    use std::time::{Duration, Instant};
+
+    use tarn_testkit::{Node, PgServer, ReplicaSet, Role};
+
+    use super::process_alive;
+
+    fn replica_set(standbys: usize) -> Option<ReplicaSet> {
+        let started = Instant::now();
+        let set = tarn_testkit::replica_set(standbys).expect("a replica set starts")?;
+        eprintln!(
+            "a primary and {standbys} standbys started in {:?}",
+            started.elapsed()
+        );
+        Some(set)
+    }
+
+    fn sql(server: &PgServer, query: &str) -> String {
+        server
+            .psql("postgres", query)
+            .unwrap_or_else(|e| panic!("{query}: {e}"))
+    }
+
+    /// Polls `query` on `server` until it prints `want`, for at most `within`.
+    fn wait_for(server: &PgServer, query: &str, want: &str, within: Duration) {
+        let deadline = Instant::now() + within;
+        loop {
+            let got = sql(server, query);
+            if got == want {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{query} still printed {got:?}, not {want:?}, after {within:?}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Runs `query` on `server` as the superuser and returns psql's stderr, with the SQLSTATE
+    /// (`VERBOSITY=verbose`); panics if it succeeds.
+    fn failure(server: &PgServer, query: &str) -> String {
+        let out = server
+            .psql_command(&server.params(Role::Superuser, "postgres"))
+            .args(["-X", "-v", "VERBOSITY=verbose", "-c", query])
+            .output()
+            .unwrap();
+        assert!(
+            !out.status.success(),
+            "{query} succeeded on port {}",
+            server.port()
+        );
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    }
+
+    #[test]
+    fn standbys_replay_the_primary_refuse_writes_and_lag_on_demand() {
+        let Some(set) = replica_set(2) else { return };
+        let primary = set.primary();
+        assert_eq!(set.standbys().len(), 2);
+        assert!(set.standby(2).is_err());
+
+        // Roles: who is in recovery, who is read-only, who streams from whom.
+        assert!(!set.is_in_recovery(Node::Primary).unwrap());
+        assert_eq!(sql(primary, "SHOW transaction_read_only"), "off");
+        for (i, standby) in set.standbys().iter().enumerate() {
+            assert_ne!(standby.port(), primary.port());
+            assert!(set.is_in_recovery(i).unwrap());
+            assert_eq!(sql(standby, "SELECT pg_is_in_recovery()"), "t");
+            assert_eq!(sql(standby, "SHOW transaction_read_only"), "on");
+            assert_eq!(set.upstream(i), Some(Node::Primary));
+        }
+        assert_eq!(set.upstream(Node::Primary), None);
+        assert_eq!(
+            sql(
+                primary,
+                "SELECT application_name, state FROM pg_stat_replication ORDER BY 1"
+            ),
+            "standby_0|streaming\nstandby_1|streaming"
+        );
+        assert_eq!(
+            sql(
+                primary,
+                "SELECT slot_name, slot_type, active FROM pg_replication_slots ORDER BY 1"
+            ),
+            "standby_0|physical|t\nstandby_1|physical|t"
+        );
+        assert!(
+            set.promote(Node::Primary)
+                .unwrap_err()
+                .to_string()
+                .contains("recovery is not in progress")
+        );
+
+        // The same roles, passwords and pg_hba.conf on every node.
+        let hba = "SELECT line_number, type, database, user_name, address, auth_method \
+                   FROM pg_hba_file_rules ORDER BY line_number";
+        let primary_hba = sql(primary, hba);
+        assert!(primary_hba.contains("{replication}|{postgres}|127.0.0.1|trust"));
+        for standby in set.standbys() {
+            assert_eq!(sql(standby, hba), primary_hba);
+            for role in Role::ALL {
+                for tcp in [true, false] {
+                    let mut params = standby.params(role, "postgres");
+                    if tcp {
+                        params.socket_dir = None;
+                    }
+                    assert_eq!(
+                        standby.psql_as(&params, "SELECT current_user").unwrap(),
+                        role.user(),
+                        "{role:?} over {} on port {}",
+                        if tcp { "TCP" } else { "the unix socket" },
+                        standby.port()
+                    );
+                }
+            }
+        }
+
+        // A row written on the primary reaches both standbys; writes there fail with 25006.
+        sql(
+            primary,
+            "CREATE TABLE t (id int, what text); INSERT INTO t VALUES (1, 'first')",
+        );
+        set.wait_caught_up().unwrap();
+        for standby in set.standbys() {
+            assert_eq!(sql(standby, "SELECT what FROM t WHERE id = 1"), "first");
+            let err = failure(standby, "INSERT INTO t VALUES (2, 'on a standby')");
+            assert!(err.contains("25006"), "{err}");
+            assert!(err.contains("read-only transaction"), "{err}");
+        }
+
+        // An apply delay holds a commit back on that standby only, for the delay.
+        let delay = Duration::from_millis(1500);
+        set.set_apply_delay(1, delay).unwrap();
+        assert_eq!(
+            sql(set.standby(1).unwrap(), "SHOW recovery_min_apply_delay"),
+            "1500ms"
+        );
+        let before_commit = Instant::now();
+        let lsn = sql(
+            primary,
+            "INSERT INTO t VALUES (3, 'delayed'); SELECT pg_current_wal_lsn()",
+        );
+        let (prompt, delayed) = (set.standby(0).unwrap(), set.standby(1).unwrap());
+        wait_for(
+            delayed,
+            &format!("SELECT pg_last_wal_receive_lsn() >= '{lsn}'"),
+            "t",
+            Duration::from_secs(10),
+        );
+        // Visible already is a failure only if the delay has not passed yet (a machine slow
+        // enough to take the whole delay for two psql calls proves nothing either way).
+        let early = sql(delayed, "SELECT count(*) FROM t WHERE id = 3");
+        let looked_after = before_commit.elapsed();
+        assert!(
+            early == "0" || looked_after >= delay,
+            "the delayed standby showed the row after {looked_after:?}"
+        );
+        if early != "0" {
+            eprintln!("inconclusive: the first look came {looked_after:?} after the commit");
+        }
+        wait_for(
+            prompt,
+            "SELECT count(*) FROM t WHERE id = 3",
+            "1",
+            Duration::from_secs(10),
+        );
+        wait_for(
+            delayed,
+            "SELECT count(*) FROM t WHERE id = 3",
+            "1",
+            Duration::from_secs(10),
+        );
+        let held = before_commit.elapsed();
+        assert!(
+            held >= delay,
+            "the delayed standby showed the row after {held:?}"
+        );
+        eprintln!("with a {delay:?} apply delay, the row showed after {held:?}");
+
+        // A long delay, then reset: what was held back is applied at once.
+        set.set_apply_delay(1, Duration::from_secs(600)).unwrap();
+        let lsn = sql(
+            primary,
+            "INSERT INTO t VALUES (4, 'held back'); SELECT pg_current_wal_lsn()",
+        );
+        wait_for(
+            delayed,
+            &format!("SELECT pg_last_wal_receive_lsn() >= '{lsn}'"),
+            "t",
+            Duration::from_secs(10),
+        );
+        std::thread::sleep(Duration::from_millis(300));
+        assert_eq!(sql(delayed, "SELECT count(*) FROM t WHERE id = 4"), "0");
+        let reset = Instant::now();
+        set.set_apply_delay(1, Duration::ZERO).unwrap();
+        assert_eq!(sql(delayed, "SHOW recovery_min_apply_delay"), "0");
+        set.wait_caught_up().unwrap();
+        assert_eq!(sql(delayed, "SELECT what FROM t WHERE id = 4"), "held back");
+        assert!(reset.elapsed() < Duration::from_secs(10));
+
+        // A crash of the primary: either standby can be promoted (here the one that lagged).
+        primary.kill().unwrap();
+        assert!(primary.pid().is_none());
+        set.promote(1).unwrap();
+        sql(delayed, "INSERT INTO t VALUES (5, 'after the crash')");
+        assert_eq!(sql(delayed, "SELECT count(*) FROM t"), "4");
+        assert!(set.is_in_recovery(0).unwrap(), "standby 0 stays a standby");
+    }
+
+    #[test]
+    fn failover_promote_follow_rebuild_then_drop_removes_everything() {
+        let Some(set) = replica_set(2) else { return };
+        let primary = set.primary();
+        let (new_primary, other) = (set.standby(0).unwrap(), set.standby(1).unwrap());
+        let url = set.url(Role::Scram, "postgres");
+        assert_eq!(
+            url,
+            format!(
+                "postgres://scram_user:scram_password@127.0.0.1:{},127.0.0.1:{},127.0.0.1:{}/postgres",
+                primary.port(),
+                new_primary.port(),
+                other.port()
+            )
+        );
+        sql(primary, "CREATE TABLE t (id int); INSERT INTO t VALUES (1)");
+        set.wait_caught_up().unwrap();
+
+        // Failover: stop the primary, promote standby 0, write on it.
+        primary.stop().unwrap();
+        let promoting = Instant::now();
+        set.promote(0).unwrap();
+        eprintln!("standby 0 was promoted in {:?}", promoting.elapsed());
+        assert!(!set.is_in_recovery(0).unwrap());
+        assert_eq!(set.upstream(0), None);
+        assert_eq!(sql(new_primary, "SHOW transaction_read_only"), "off");
+        sql(new_primary, "INSERT INTO t VALUES (2)");
+        assert_eq!(sql(new_primary, "SELECT count(*) FROM t"), "2");
+
+        // Standby 1 does not follow by itself: still in recovery, read-only, without the new
+        // row, retrying the stopped primary. `wait_caught_up` skips it.
+        set.wait_caught_up().unwrap();
+        std::thread::sleep(Duration::from_millis(500));
+        assert!(set.is_in_recovery(1).unwrap());
+        assert_eq!(set.upstream(1), Some(Node::Primary));
+        assert_eq!(sql(other, "SELECT count(*) FROM t"), "1");
+        assert!(failure(other, "INSERT INTO t VALUES (3)").contains("25006"));
+        let log = std::fs::read_to_string(other.log_path().unwrap()).unwrap();
+        assert!(
+            log.contains("could not connect to the primary server"),
+            "{log}"
+        );
+
+        // Pointed at the new primary, it follows it onto the new timeline.
+        let following = Instant::now();
+        set.follow(1, 0).unwrap();
+        eprintln!(
+            "standby 1 followed the new primary in {:?}",
+            following.elapsed()
+        );
+        assert_eq!(set.upstream(1), Some(Node::Standby(0)));
+        set.wait_caught_up().unwrap();
+        assert_eq!(sql(other, "SELECT count(*) FROM t"), "2");
+        assert_eq!(
+            sql(other, "SELECT received_tli FROM pg_stat_wal_receiver"),
+            "2"
+        );
+
+        // The old primary comes back as a standby of the new one, on its old port.
+        let port = primary.port();
+        let rebuilding = Instant::now();
+        set.rebuild_as_standby_of(Node::Primary, 0).unwrap();
+        eprintln!(
+            "the old primary was rebuilt as a standby in {:?}",
+            rebuilding.elapsed()
+        );
+        assert_eq!(primary.port(), port);
+        assert!(set.is_in_recovery(Node::Primary).unwrap());
+        assert_eq!(set.upstream(Node::Primary), Some(Node::Standby(0)));
+        assert_eq!(
+            sql(
+                new_primary,
+                "SELECT application_name, state FROM pg_stat_replication ORDER BY 1"
+            ),
+            "primary|streaming\nstandby_1|streaming"
+        );
+        let mut params = primary.params(Role::Md5, "postgres");
+        params.socket_dir = None;
+        assert_eq!(
+            primary.psql_as(&params, "SELECT current_user").unwrap(),
+            "md5_user"
+        );
+        sql(new_primary, "INSERT INTO t VALUES (3)");
+        set.wait_caught_up().unwrap();
+        for (node, server) in set.nodes() {
+            assert_eq!(sql(server, "SELECT count(*) FROM t"), "3", "on {node}");
+        }
+
+        // Drop stops every node and removes every dir.
+        let nodes: Vec<(u32, PathBuf)> = set
+            .nodes()
+            .map(|(_, server)| (server.pid().unwrap(), server.dir().unwrap()))
+            .collect();
+        drop(set);
+        for (pid, dir) in nodes {
+            assert!(!process_alive(pid), "postmaster {pid} outlived Drop");
+            assert!(!dir.exists(), "{} outlived Drop", dir.display());
+        }
+    }
+
+    #[test]
+    fn a_replica_set_is_removed_when_its_process_exits() {
+        if std::env::var("DATABASE_URL").is_ok_and(|u| !u.is_empty()) {
+            eprintln!("skipped: with DATABASE_URL no replica set is started");
+            return;
+        }
+        // `tarn-pg check-replicas` starts a primary and a standby and exits without dropping
+        // them: only the reapers are left to clean up.
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_tarn-pg"))
+            .arg("check-replicas")
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "{stdout}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let values = |name: &str| -> Vec<String> {
+            stdout
+                .lines()
+                .filter_map(|l| l.strip_prefix(&format!("{name}=")))
+                .map(str::to_owned)
+                .collect()
+        };
+        let (pids, dirs) = (values("pid"), values("dir"));
+        assert_eq!((pids.len(), dirs.len()), (2, 2), "{stdout}");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        for (pid, dir) in pids.iter().zip(&dirs) {
+            let pid: u32 = pid.parse().unwrap();
+            while process_alive(pid) || std::path::Path::new(dir).exists() {
+                assert!(
+                    Instant::now() < deadline,
+                    "20 s after its process exited, a node (pid {pid}, dir {dir}) is still there"
+                );
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
     }
 }

@@ -1,18 +1,19 @@
-//! `tarn-pg up | down | check`: a throwaway PostgreSQL for manual use (`make pg-up` /
-//! `make pg-down`).
+//! `tarn-pg up | down | check | check-replicas`: a throwaway PostgreSQL for manual use
+//! (`make pg-up` / `make pg-down`).
 //!
 //! `up` starts a server, prints its URL, and keeps it until SIGINT or SIGTERM, then removes
 //! it. `down` sends SIGTERM to a running `up` (found through a pid file in the temp dir).
 //! `check` starts the shared server the way a test binary does, prints its version, pid and
 //! dir, and exits without stopping it, leaving the cleanup to the reaper (the testkit's tests
-//! use it to prove that nothing outlives the process).
+//! use it to prove that nothing outlives the process). `check-replicas` does the same with a
+//! primary and one streaming standby, printing a `pid=` and a `dir=` line per node.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use nix::sys::signal::{self, SigSet, Signal};
 use nix::unistd::Pid;
-use tarn_testkit::{PgServer, Role};
+use tarn_testkit::{PgServer, ReplicaSet, Role};
 
 fn pid_file() -> PathBuf {
     std::env::temp_dir().join("tarn-pg.pid")
@@ -76,12 +77,26 @@ fn check() -> Result<(), String> {
     Ok(())
 }
 
+fn check_replicas() -> Result<(), String> {
+    let set = ReplicaSet::start(1).map_err(|e| e.to_string())?;
+    for (_, server) in set.nodes() {
+        if let (Some(pid), Some(dir)) = (server.pid(), server.dir()) {
+            println!("pid={pid}");
+            println!("dir={}", dir.display());
+        }
+    }
+    // As a test process that dies without dropping it: only the reapers are left to clean up.
+    std::mem::forget(set);
+    Ok(())
+}
+
 fn main() -> ExitCode {
     let result = match std::env::args().nth(1).as_deref() {
         Some("up") => up(),
         Some("down") => down(),
         Some("check") => check(),
-        _ => Err("usage: tarn-pg up | down | check".into()),
+        Some("check-replicas") => check_replicas(),
+        _ => Err("usage: tarn-pg up | down | check | check-replicas".into()),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
