@@ -116,12 +116,16 @@ pub fn load_dotenv() -> Result<(), StartError> {
 /// Installs the process-wide metrics recorder, so it can run once per process.
 pub async fn run(settings: Settings) -> Result<(), StartError> {
     let metrics = PoolMetrics::install().map_err(|e| StartError::Metrics(e.to_string()))?;
-    let pool = tarn::Pool::builder()
-        .config(settings.pool.clone())
-        .on_event(telemetry::observe_pool_event)
-        .build()
-        .await
-        .map_err(StartError::Pool)?;
+    let base = settings.pool.clone();
+    let mut cluster = tarn::Cluster::builder().pool(move |b| {
+        b.config(base.clone())
+            .on_event(telemetry::observe_pool_event)
+    });
+    for url in &settings.replica_urls {
+        cluster = cluster.replica(url);
+    }
+    let cluster = cluster.build().await.map_err(StartError::Pool)?;
+    let pool = cluster.writer().clone();
 
     let report = pool.check_connection().await;
     match (&report.database, &report.error) {
@@ -153,11 +157,13 @@ pub async fn run(settings: Settings) -> Result<(), StartError> {
 
     let app = router(AppState {
         pool: pool.clone(),
+        cluster: cluster.clone(),
         metrics,
     });
-    serve_until_signal(listener, app, &pool, settings.shutdown_timeout, signal)
-        .await
-        .map_err(StartError::Serve)
+    let served = serve_until_signal(listener, app, &pool, settings.shutdown_timeout, signal).await;
+    // The writer is closed by the graceful shutdown; the replicas go with the cluster.
+    cluster.close().await;
+    served.map_err(StartError::Serve)
 }
 
 /// Prints the one line a person (or a test) needs to find the service. It goes to stdout,

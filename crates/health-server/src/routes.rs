@@ -1,8 +1,10 @@
 //! The HTTP routes: [`router`] and its handlers.
 //!
-//! - `GET /api/db/health`: the pool's health check as the seed's JSON (200 or 503).
+//! - `GET /api/db/health`: the pool's health check as the seed's JSON (200 or 503), with each
+//!   node of the cluster when the service has read replicas.
 //! - `GET /metrics`: Prometheus text format.
-//! - `GET /api/campaigns/{id}`: a parameterized query on the demo table, for load tools.
+//! - `GET /api/campaigns/{id}`: a parameterized query on the demo table, for load tools; a
+//!   read, so it goes to a replica when there are any.
 //! - `GET /api/slow?ms=N`: a demo route that holds a connection for `pg_sleep(N ms)`, to
 //!   watch waiting and graceful shutdown; `N` is at most [`MAX_SLOW_MS`].
 //!
@@ -28,8 +30,10 @@ pub const MAX_SLOW_MS: u64 = 10_000;
 /// handles to shared state.
 #[derive(Debug, Clone)]
 pub struct AppState {
-    /// The connection pool.
+    /// The writer's pool (the primary).
     pub pool: tarn::Pool,
+    /// The primary and its read replicas; reads go to [`tarn::Cluster::reader`].
+    pub cluster: tarn::Cluster,
     /// The Prometheus recorder's handle.
     pub metrics: PoolMetrics,
 }
@@ -60,6 +64,42 @@ struct HealthBody {
     pool_size: usize,
     idle_count: usize,
     waiting_count: usize,
+    /// Every node (the writer, then each replica) when the service has replicas.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    nodes: Vec<NodeBody>,
+}
+
+/// One node in the health body.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct NodeBody {
+    name: String,
+    role: &'static str,
+    healthy: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    lag_ms: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<String>,
+    pool_size: usize,
+    idle_count: usize,
+    waiting_count: usize,
+}
+
+impl NodeBody {
+    fn new(role: &'static str, node: tarn::NodeStatus) -> NodeBody {
+        NodeBody {
+            name: node.name,
+            role,
+            healthy: node.healthy,
+            lag_ms: node
+                .lag
+                .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
+            error: node.last_error,
+            pool_size: node.pool.size,
+            idle_count: node.pool.idle,
+            waiting_count: node.pool.waiting,
+        }
+    }
 }
 
 impl From<tarn::HealthReport> for HealthBody {
@@ -72,6 +112,7 @@ impl From<tarn::HealthReport> for HealthBody {
             pool_size: r.pool_size,
             idle_count: r.idle_count,
             waiting_count: r.waiting_count,
+            nodes: Vec::new(),
         }
     }
 }
@@ -81,9 +122,24 @@ fn iso_timestamp(t: DateTime<Utc>) -> String {
 }
 
 /// `GET /api/db/health`. `check_connection` answers within the pool's acquire timeout even
-/// when the server is down or silent, so this never hangs longer than that.
+/// when the server is down or silent, so this never hangs longer than that. The status code
+/// follows the writer (reads fall back to it when replicas are down); with replicas, `nodes`
+/// lists each node's health and lag as the cluster's background checks last saw them.
 async fn health(State(state): State<AppState>) -> Response {
     let report = state.pool.check_connection().await;
+    let status = state.cluster.status();
+    let nodes = if status.replicas.is_empty() {
+        Vec::new()
+    } else {
+        std::iter::once(NodeBody::new("writer", status.writer))
+            .chain(
+                status
+                    .replicas
+                    .into_iter()
+                    .map(|n| NodeBody::new("replica", n)),
+            )
+            .collect()
+    };
     let status = if report.ok {
         StatusCode::OK
     } else {
@@ -96,7 +152,10 @@ async fn health(State(state): State<AppState>) -> Response {
     (
         status,
         [(header::CACHE_CONTROL, "no-store")],
-        Json(HealthBody::from(report)),
+        Json(HealthBody {
+            nodes,
+            ..HealthBody::from(report)
+        }),
     )
         .into_response()
 }
@@ -131,8 +190,10 @@ async fn campaign(State(state): State<AppState>, Path(id): Path<String>) -> Resp
             format!("{id:?} is not a campaign id"),
         );
     };
+    // A read: the least busy healthy replica, or the primary.
     let row = state
-        .pool
+        .cluster
+        .reader()
         .query_opt(
             "SELECT id, name, budget_cents, created_at FROM campaigns WHERE id = $1",
             &[&id],

@@ -3,7 +3,7 @@
 //!
 //! The pool's settings come from [`tarn::Config::from_lookup`] (`DATABASE_URL` or the libpq
 //! `PG*` variables, `PG_POOL_MAX`, `PG_POOL_MIN`, `PG_*_TIMEOUT`, `PG_APP_NAME`); the service
-//! adds `HOST`, `PORT`, `SHUTDOWN_TIMEOUT` and `DEMO_SCHEMA`. Every error names the variable
+//! adds `DATABASE_REPLICA_URLS`, `HOST`, `PORT`, `SHUTDOWN_TIMEOUT` and `DEMO_SCHEMA`. Every error names the variable
 //! at fault, so a bad value stops start-up with a message that says what to fix.
 
 use std::fmt;
@@ -28,8 +28,12 @@ pub struct Settings {
     pub shutdown_timeout: Duration,
     /// `DEMO_SCHEMA=1`: create and seed the demo `campaigns` table at start-up.
     pub demo_schema: bool,
-    /// The pool's settings, from [`tarn::Config::from_lookup`].
+    /// The pool's settings, from [`tarn::Config::from_lookup`]: the writer (the primary).
     pub pool: tarn::Config,
+    /// `DATABASE_REPLICA_URLS`: read replicas (URLs separated by whitespace, or by a comma
+    /// before each `postgres://`). Each is checked at start-up; reads go to them through
+    /// [`tarn::Cluster::reader`].
+    pub replica_urls: Vec<String>,
 }
 
 /// A variable with a bad value: names the variable and says what is wrong.
@@ -104,12 +108,26 @@ impl Settings {
             }
         };
         let pool = tarn::Config::from_lookup(&lookup)?;
+        let mut replica_urls = Vec::new();
+        if let Some(list) = get("DATABASE_REPLICA_URLS") {
+            for url in tarn::Cluster::split_urls(&list) {
+                // Checked now, so a typo stops start-up naming the variable.
+                tarn::Config::from_url(url).map_err(|e| {
+                    SettingsError::new(
+                        "DATABASE_REPLICA_URLS",
+                        format!("{}: {}", e.setting(), e.problem()),
+                    )
+                })?;
+                replica_urls.push(url.to_owned());
+            }
+        }
         Ok(Settings {
             host,
             port,
             shutdown_timeout,
             demo_schema,
             pool,
+            replica_urls,
         })
     }
 }

@@ -187,7 +187,9 @@ impl std::fmt::Debug for ClusterBuilder {
 
 impl ClusterBuilder {
     /// The primary's connection string. A multi-host string with
-    /// `target_session_attrs=read-write` lets the writer follow a failover by itself.
+    /// `target_session_attrs=read-write` lets the writer follow a failover by itself. Without
+    /// it, the writer is the [`pool`](ClusterBuilder::pool) settings as they are (for example
+    /// a [`Config::from_env`] given there).
     pub fn writer(mut self, url: &str) -> Self {
         self.writer = Some(url.to_owned());
         self
@@ -196,6 +198,15 @@ impl ClusterBuilder {
     /// Adds a replica's connection string (one per replica).
     pub fn replica(mut self, url: &str) -> Self {
         self.replicas.push(url.to_owned());
+        self
+    }
+
+    /// Adds every replica of a list such as `DATABASE_REPLICA_URLS`: URLs separated by
+    /// whitespace, or by a comma right before `postgres://` (a comma elsewhere belongs to a
+    /// multi-host URL).
+    pub fn replicas(mut self, list: &str) -> Self {
+        self.replicas
+            .extend(split_urls(list).into_iter().map(str::to_owned));
         self
     }
 
@@ -233,9 +244,13 @@ impl ClusterBuilder {
     /// # Cancel safety
     /// Dropping the future drops the pools built so far.
     pub async fn build(self) -> Result<Cluster, Error> {
-        let Some(writer_url) = self.writer else {
-            return Err(ConfigError::new("writer", "a cluster needs a writer (the primary)").into());
-        };
+        if self.writer.is_none() && self.base.is_none() {
+            return Err(ConfigError::new(
+                "writer",
+                "a cluster needs a writer (the primary): a URL, or the pool settings",
+            )
+            .into());
+        }
         if self.check_interval.is_zero() {
             return Err(ConfigError::new("check_interval", "must be greater than zero").into());
         }
@@ -246,7 +261,14 @@ impl ClusterBuilder {
             };
             builder.url(url)
         };
-        let writer = Node::new(settings(&writer_url).build().await?);
+        let writer = match &self.writer {
+            Some(url) => settings(url),
+            None => self
+                .base
+                .as_ref()
+                .map_or_else(Pool::builder, |f| f(Pool::builder())),
+        };
+        let writer = Node::new(writer.build().await?);
         let mut replicas = Vec::new();
         for url in &self.replicas {
             replicas.push(Node::new(settings(url).build().await?));
@@ -288,17 +310,20 @@ impl Cluster {
     /// As [`ClusterBuilder::build`].
     pub async fn from_env() -> Result<Cluster, Error> {
         let base = Config::from_env()?;
-        let Some(writer) = std::env::var("DATABASE_URL").ok().filter(|v| !v.is_empty()) else {
-            return Err(ConfigError::new("DATABASE_URL", "is not set: the cluster's writer").into());
-        };
         let replicas = std::env::var("DATABASE_REPLICA_URLS").unwrap_or_default();
-        let mut builder = Cluster::builder().writer(&writer);
-        for url in split_urls(&replicas) {
-            builder = builder.replica(url);
-        }
-        // Every node starts from the environment's settings; its own URL then wins for what
-        // it says (a replica URL without credentials inherits DATABASE_URL's).
-        builder.pool(move |b| b.config(base.clone())).build().await
+        // The writer is the environment's pool; every replica starts from the same settings
+        // and its own URL wins for what it says (one without credentials inherits them).
+        Cluster::builder()
+            .replicas(&replicas)
+            .pool(move |b| b.config(base.clone()))
+            .build()
+            .await
+    }
+
+    /// Splits a list of connection strings such as `DATABASE_REPLICA_URLS`: whitespace between
+    /// URLs, or a comma right before `postgres://` / `postgresql://`.
+    pub fn split_urls(list: &str) -> Vec<&str> {
+        split_urls(list)
     }
 
     /// The primary's pool: every write, and every read that must see the caller's writes.
@@ -446,7 +471,11 @@ const LAG_SQL: &str = "SELECT CASE WHEN NOT pg_is_in_recovery() THEN NULL \
      ELSE COALESCE(EXTRACT(EPOCH FROM now() - pg_last_xact_replay_timestamp())::float8, 0) END";
 
 async fn check_node(node: &Node, bound: Duration, replica: bool) {
-    let sql = if replica { LAG_SQL } else { "SELECT NULL::float8" };
+    let sql = if replica {
+        LAG_SQL
+    } else {
+        "SELECT NULL::float8"
+    };
     let result = tokio::time::timeout(bound, async {
         let mut conn = node.pool.get_timeout(bound).await?;
         conn.query_one(sql, &[]).await
