@@ -64,12 +64,12 @@ mod health;
 mod manager;
 mod pool;
 
+pub use cluster::{Cluster, ClusterBuilder, ClusterStatus, DEFAULT_CHECK_INTERVAL, NodeStatus};
 pub use config::{
     Config, ConfigError, DEFAULT_ACQUIRE_TIMEOUT, DEFAULT_APPLICATION_NAME,
     DEFAULT_BREAKER_THRESHOLD, DEFAULT_CHECK_TIMEOUT, DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_LIFETIME,
     DEFAULT_MAX_SIZE, DEFAULT_MIN_IDLE, DEFAULT_QUERY_TIMEOUT, DEFAULT_STATEMENT_TIMEOUT, Host,
 };
-pub use cluster::{Cluster, ClusterBuilder, ClusterStatus, DEFAULT_CHECK_INTERVAL, NodeStatus};
 pub use connection::{CANCEL_GRACE, Connection, Transaction};
 pub use error::Error;
 pub use health::HealthReport;
@@ -77,6 +77,7 @@ pub use manager::PgManager;
 pub use pool::{Builder, Pool, PooledConnection, ShutdownSignals, shutdown_signal};
 pub use tarn_pool::{PoolEvent, RemoveReason, Stats, Status};
 pub use tarn_wire::{
-    ChannelBinding, DbError, FromSql, Row, SimpleQueryMessage, SimpleQueryRow, SqlState, SslMode,
-    SslNegotiation, SslRootCert, Statement, ToSql, TransactionStatus, Type, rustls, types,
+    ChannelBinding, DbError, FromSql, LoadBalanceHosts, Row, SimpleQueryMessage, SimpleQueryRow,
+    SqlState, SslMode, SslNegotiation, SslRootCert, Statement, TargetSessionAttrs, ToSql,
+    TransactionStatus, Type, rustls, types,
 };

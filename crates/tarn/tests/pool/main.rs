@@ -9,3 +9,4 @@ mod lifecycle;
 mod pgbouncer;
 mod timeouts;
 mod tls;
+mod topology;
