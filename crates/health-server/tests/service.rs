@@ -383,6 +383,56 @@ async fn health_over_verify_full_tls_from_database_url() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replicas_serve_reads_and_health_lists_every_node() {
+    let Some(set) = tokio::task::block_in_place(|| tarn_testkit::replica_set(1)).unwrap() else {
+        return;
+    };
+    let writer = set.primary().params(Role::Superuser, "postgres").url();
+    let replica = set
+        .standby(0)
+        .unwrap()
+        .params(Role::Superuser, "postgres")
+        .url();
+    let service = Service::start(&[
+        ("DATABASE_URL", &writer),
+        ("DATABASE_REPLICA_URLS", &replica),
+        ("DEMO_SCHEMA", "1"),
+    ])
+    .await;
+    let body = service.wait_healthy(Duration::from_secs(10)).await;
+    let nodes = body["nodes"].as_array().expect("nodes with replicas");
+    assert_eq!(nodes.len(), 2, "{body}");
+    assert_eq!(nodes[0]["role"], "writer", "{body}");
+    assert_eq!(nodes[1]["role"], "replica", "{body}");
+    assert_eq!(
+        nodes[1]["name"].as_str(),
+        Some(format!("127.0.0.1:{}", set.standby(0).unwrap().port()).as_str()),
+        "{body}"
+    );
+    // The demo schema was created on the writer; once replayed, the replica serves the read.
+    tokio::task::block_in_place(|| set.wait_caught_up()).unwrap();
+    let (status, campaign) = service.get_json("/api/campaigns/1").await;
+    assert_eq!(status, 200, "{campaign}");
+    // With the replica stopped, health stays 200 (reads fall back to the writer) and says so.
+    tokio::task::block_in_place(|| set.standby(0).unwrap().stop()).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let (status, body) = service.get_json("/api/db/health").await;
+        assert_eq!(status, 200, "{body}");
+        if body["nodes"][1]["healthy"] == Value::Bool(false) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the replica never showed as down: {body}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let (status, campaign) = service.get_json("/api/campaigns/1").await;
+    assert_eq!(status, 200, "reads fell back to the writer: {campaign}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn campaign_route_runs_a_parameterized_query() {
     let db = tarn_testkit::test_db().expect("test database");
     let url = db.url(Role::Superuser);
