@@ -334,6 +334,8 @@ async fn attempt(
         pending_closes: Vec::new(),
         round_trips: 0,
         notice_callback: config.notice_callback.clone(),
+        notifications: std::collections::VecDeque::new(),
+        notifications_dropped: 0,
         cancel_target: target,
         connect_timeout: config.connect_timeout,
     };

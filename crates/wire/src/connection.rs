@@ -35,6 +35,37 @@ use crate::statement::StatementCache;
 /// The most distinct `ParameterStatus` names kept.
 const MAX_PARAMETERS: usize = 256;
 
+/// The most notifications buffered before the oldest are dropped (and counted): a connection
+/// that `LISTEN`s must be read by someone, and one that nobody reads must not grow without
+/// bound.
+pub const MAX_NOTIFICATIONS: usize = 65_536;
+
+/// A notification sent with `NOTIFY channel, 'payload'` (or `pg_notify`) to a channel this
+/// connection `LISTEN`s on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Notification {
+    process_id: i32,
+    channel: String,
+    payload: String,
+}
+
+impl Notification {
+    /// The process id of the backend that sent it.
+    pub fn process_id(&self) -> i32 {
+        self.process_id
+    }
+
+    /// The channel.
+    pub fn channel(&self) -> &str {
+        &self.channel
+    }
+
+    /// The payload (empty if none was given).
+    pub fn payload(&self) -> &str {
+        &self.payload
+    }
+}
+
 /// The transaction state reported by the last `ReadyForQuery`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum TransactionStatus {
@@ -82,6 +113,12 @@ pub struct Connection {
     pub(crate) pending_closes: Vec<String>,
     pub(crate) round_trips: u64,
     pub(crate) notice_callback: Option<NoticeCallback>,
+    /// Notifications (`NOTIFY`) received and not yet taken by
+    /// [`take_notification`](Connection::take_notification), oldest first; bounded by
+    /// [`MAX_NOTIFICATIONS`] (the oldest are dropped, and counted, beyond it).
+    pub(crate) notifications: std::collections::VecDeque<Notification>,
+    /// Notifications dropped because the buffer was full.
+    pub(crate) notifications_dropped: u64,
     pub(crate) cancel_target: CancelTarget,
     pub(crate) connect_timeout: Option<Duration>,
 }
@@ -137,6 +174,56 @@ impl Connection {
     /// How many statements the statement cache holds.
     pub fn cached_statements(&self) -> usize {
         self.cache.len()
+    }
+
+    /// The oldest notification received and not yet taken, if any. Notifications arrive with
+    /// the replies to requests, or while idle (read by [`wait_for_notification`] or by
+    /// [`peer_closed`](Connection::peer_closed)).
+    ///
+    /// [`wait_for_notification`]: Connection::wait_for_notification
+    pub fn take_notification(&mut self) -> Option<Notification> {
+        self.notifications.pop_front()
+    }
+
+    /// How many notifications were dropped because more than [`MAX_NOTIFICATIONS`] waited
+    /// untaken.
+    pub fn notifications_dropped(&self) -> u64 {
+        self.notifications_dropped
+    }
+
+    /// Waits for the next notification on an idle connection: returns one already buffered at
+    /// once, else reads until one arrives. Notices and parameter changes that arrive meanwhile
+    /// are handled as usual; any other message (the server's `FATAL` before it closes, for
+    /// example) is an error and breaks the connection.
+    ///
+    /// # Cancel safety
+    /// Cancel safe: partial input stays in the connection's buffer, and a notification is
+    /// taken from the buffer only when this returns it.
+    pub async fn wait_for_notification(&mut self) -> Result<Notification, Error> {
+        loop {
+            if let Some(n) = self.notifications.pop_front() {
+                return Ok(n);
+            }
+            self.begin().await?;
+            let message = match self.framed.next_message().await {
+                Ok(message) => message,
+                Err(e) => {
+                    self.broken = true;
+                    return Err(e);
+                }
+            };
+            match self.handle_async(message)? {
+                None => {}
+                Some(Message::ErrorResponse(body)) => {
+                    let error = self.db_error(&body);
+                    self.broken = true;
+                    return Err(error);
+                }
+                Some(_) => {
+                    return Err(self.protocol_error("unexpected message on an idle connection"));
+                }
+            }
+        }
     }
 
     /// A token that cancels whatever this connection is running, from another task.
@@ -308,10 +395,18 @@ impl Connection {
                 }
             }
             Message::NotificationResponse(body) => {
-                tracing::debug!(
-                    channel = body.channel().unwrap_or("?"),
-                    "ignoring a NOTIFY delivered to a pooled connection"
-                );
+                let (Ok(channel), Ok(payload)) = (body.channel(), body.message()) else {
+                    return Err(self.protocol_error("NotificationResponse is not valid UTF-8"));
+                };
+                if self.notifications.len() >= MAX_NOTIFICATIONS {
+                    self.notifications.pop_front();
+                    self.notifications_dropped += 1;
+                }
+                self.notifications.push_back(Notification {
+                    process_id: body.process_id(),
+                    channel: channel.to_owned(),
+                    payload: payload.to_owned(),
+                });
             }
             Message::ReadyForQuery(body) => {
                 let Some(status) = TransactionStatus::from_byte(body.status()) else {

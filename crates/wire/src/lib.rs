@@ -40,7 +40,7 @@ pub use config::{
     DEFAULT_MAX_SCRAM_ITERATIONS, DEFAULT_STATEMENT_CACHE_CAPACITY, Host, LoadBalanceHosts,
     NoticeCallback, TargetSessionAttrs,
 };
-pub use connection::{Connection, TransactionStatus};
+pub use connection::{Connection, MAX_NOTIFICATIONS, Notification, TransactionStatus};
 pub use error::{DbError, Error, ErrorPosition, SqlState};
 pub use postgres_types as types;
 pub use postgres_types::{FromSql, ToSql, Type};
