@@ -329,6 +329,7 @@ async fn attempt(
         last_request_simple: true,
         broken: false,
         cache: StatementCache::new(config.statement_cache_capacity),
+        types: HashMap::new(),
         named_statements: config.named_statements,
         next_statement: 0,
         pending_closes: Vec::new(),

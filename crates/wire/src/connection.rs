@@ -107,6 +107,8 @@ pub struct Connection {
     pub(crate) last_request_simple: bool,
     pub(crate) broken: bool,
     pub(crate) cache: StatementCache,
+    /// Types looked up in the catalogue on this connection, by OID (see `typeinfo.rs`).
+    pub(crate) types: HashMap<postgres_types::Oid, postgres_types::Type>,
     pub(crate) named_statements: bool,
     pub(crate) next_statement: u64,
     /// Names of server-side statements to close in the next request.

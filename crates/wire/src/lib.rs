@@ -33,6 +33,7 @@ mod query;
 mod row;
 mod statement;
 mod tls;
+mod typeinfo;
 
 pub use cancel::CancelToken;
 pub use config::{

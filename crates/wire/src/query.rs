@@ -46,7 +46,7 @@ use crate::connection::Connection;
 use crate::error::{Error, SqlState};
 use crate::row::{Row, SimpleColumn, SimpleQueryMessage, SimpleQueryRow};
 use crate::statement::{
-    Column, Statement, StatementInner, StatementRef, ToStatement, type_from_oid,
+    Column, Statement, StatementInner, StatementRef, ToStatement,
 };
 
 use fallible_iterator::FallibleIterator;
@@ -54,6 +54,13 @@ use std::sync::Arc;
 
 /// The parameter list type every query method takes.
 pub type Params<'a> = &'a [&'a (dyn ToSql + Sync)];
+
+/// Whether a parameter's Rust type accepts `ty`: `to_sql_checked` on an empty buffer says so
+/// without encoding anything that matters (its `WrongType` error is the "no").
+fn param_accepts(param: &(dyn ToSql + Sync), ty: &Type) -> bool {
+    let mut probe = bytes::BytesMut::new();
+    !matches!(param.to_sql_checked(ty, &mut probe), Err(e) if e.is::<postgres_types::WrongType>())
+}
 
 /// Reads the row count from a `CommandComplete` tag (`INSERT 0 5`, `SELECT 3`, `CREATE TABLE`).
 fn rows_from_tag(tag: &str) -> u64 {
@@ -336,7 +343,7 @@ impl Connection {
                     let mut iter = body.parameters();
                     loop {
                         match iter.next() {
-                            Ok(Some(oid)) => types.push(type_from_oid(oid)),
+                            Ok(Some(oid)) => types.push(self.type_or_placeholder(oid)),
                             Ok(None) => break,
                             Err(_) => {
                                 return Err(self.protocol_error("malformed ParameterDescription"));
@@ -362,9 +369,22 @@ impl Connection {
         if let Some(e) = error {
             return Err(e);
         }
-        let (Some(params), Some(columns)) = (params, columns) else {
+        let (Some(mut params), Some(mut columns)) = (params, columns) else {
             return Err(self.protocol_error("prepare reply without a full description"));
         };
+        // Types this connection does not know yet (enums, composites, domains, ...): looked up
+        // now that the reply is complete and the connection is idle again.
+        for ty in params.iter_mut() {
+            if self.is_unresolved(ty) {
+                *ty = self.resolve_type(ty.oid(), 0).await?;
+            }
+        }
+        for column in columns.iter_mut() {
+            if self.is_unresolved(column.type_()) {
+                let ty = self.resolve_type(column.type_().oid(), 0).await?;
+                column.set_type(ty);
+            }
+        }
         Ok(Statement(Arc::new(StatementInner {
             connection_id: self.id,
             name,
@@ -382,7 +402,7 @@ impl Connection {
             match fields.next() {
                 Ok(Some(f)) => columns.push(Column::new(
                     f.name().to_owned(),
-                    f.type_oid(),
+                    self.type_or_placeholder(f.type_oid()),
                     f.table_oid(),
                     f.column_id(),
                 )),
@@ -535,7 +555,21 @@ impl Connection {
             params.iter().zip(types).enumerate(),
             |(i, (param, ty)), buf| {
                 failed_param = i;
-                match param.to_sql_checked(ty, buf) {
+                let encoded = match param.to_sql_checked(ty, buf) {
+                    // A string for an enum parameter, or a base-type value for a domain: tried
+                    // only after the declared type was refused (which writes nothing), so the
+                    // common path encodes once.
+                    Err(e) if e.is::<postgres_types::WrongType>() => {
+                        let view = crate::typeinfo::wire_view(ty, |t| param_accepts(*param, t));
+                        if std::ptr::eq(view, ty) {
+                            Err(e)
+                        } else {
+                            param.to_sql_checked(view, buf)
+                        }
+                    }
+                    other => other,
+                };
+                match encoded {
                     Ok(postgres_types::IsNull::No) => Ok(postgres_protocol::IsNull::No),
                     Ok(postgres_types::IsNull::Yes) => Ok(postgres_protocol::IsNull::Yes),
                     Err(e) => Err(e),

@@ -219,11 +219,12 @@ impl Row {
         let Some(column) = self.columns().get(i) else {
             return Err(Error::column_not_found(idx.describe()));
         };
-        let ty = column.type_();
+        // An enum column read as a string, or a domain as its base type.
+        let ty = crate::typeinfo::wire_view(column.type_(), T::accepts);
         if !T::accepts(ty) {
             return Err(Error::from_sql(
                 i,
-                Box::new(WrongType::new::<T>(ty.clone())),
+                Box::new(WrongType::new::<T>(column.type_().clone())),
             ));
         }
         let raw = self.slots.value(self.body.buffer(), i)?;

@@ -14,7 +14,7 @@ use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
 
-use postgres_types::{Kind, Oid, Type};
+use postgres_types::{Oid, Type};
 
 /// A result column: its name and type.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -26,13 +26,18 @@ pub struct Column {
 }
 
 impl Column {
-    pub(crate) fn new(name: String, type_oid: Oid, table_oid: Oid, column_id: i16) -> Column {
+    pub(crate) fn new(name: String, type_: Type, table_oid: Oid, column_id: i16) -> Column {
         Column {
             name,
-            type_: type_from_oid(type_oid),
+            type_,
             table_oid,
             column_id,
         }
+    }
+
+    /// Replaces a placeholder type with the one looked up in the catalogue.
+    pub(crate) fn set_type(&mut self, type_: Type) {
+        self.type_ = type_;
     }
 
     /// The column name (its alias, if the query gave one).
@@ -54,13 +59,6 @@ impl Column {
     pub fn column_id(&self) -> i16 {
         self.column_id
     }
-}
-
-/// Maps an OID to a built-in type, or to a placeholder named `oid<N>` for types this client
-/// does not look up (user-defined types, enums, domains).
-pub(crate) fn type_from_oid(oid: Oid) -> Type {
-    Type::from_oid(oid)
-        .unwrap_or_else(|| Type::new(format!("oid{oid}"), oid, Kind::Simple, String::new()))
 }
 
 pub(crate) struct StatementInner {

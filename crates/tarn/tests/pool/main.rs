@@ -10,3 +10,4 @@ mod pgbouncer;
 mod timeouts;
 mod tls;
 mod topology;
+mod types;
