@@ -9,6 +9,7 @@ CARGO ?= cargo
 test:
 	$(CARGO) test --workspace --all-targets
 	$(CARGO) test --workspace --doc
+	$(CARGO) test -p tarn --all-features --test pool types::
 
 ## Formatting, clippy with every target and feature, and the docs build, all warnings as errors.
 lint:

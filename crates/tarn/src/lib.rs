@@ -76,6 +76,9 @@ pub use health::HealthReport;
 pub use manager::PgManager;
 pub use pool::{Builder, Pool, PooledConnection, ShutdownSignals, shutdown_signal};
 pub use tarn_pool::{PoolEvent, RemoveReason, Stats, Status};
+/// `rust_decimal`, whose `Decimal` reads and writes `numeric` (feature `rust_decimal`).
+#[cfg(feature = "rust_decimal")]
+pub use tarn_wire::rust_decimal;
 pub use tarn_wire::{
     ChannelBinding, DbError, FromSql, LoadBalanceHosts, Row, SimpleQueryMessage, SimpleQueryRow,
     SqlState, SslMode, SslNegotiation, SslRootCert, Statement, TargetSessionAttrs, ToSql,

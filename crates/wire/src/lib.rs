@@ -47,6 +47,9 @@ pub use postgres_types as types;
 pub use postgres_types::{FromSql, ToSql, Type};
 pub use query::Params;
 pub use row::{Row, RowIndex, SimpleColumn, SimpleQueryMessage, SimpleQueryRow, SimpleRowIndex};
+/// `rust_decimal`, whose `Decimal` reads and writes `numeric` (feature `rust_decimal`).
+#[cfg(feature = "rust_decimal")]
+pub use rust_decimal;
 /// The TLS library's types users may need (`rustls::ClientConfig` for [`Config::tls_config`]).
 pub use rustls;
 pub use statement::{Column, Statement, StatementRef, ToStatement};

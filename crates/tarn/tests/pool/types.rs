@@ -60,7 +60,10 @@ async fn derived_types_round_trip_through_the_catalogue() {
         )
         .await
         .unwrap();
-        let row = pool.query_one("SELECT m, ms, item, p FROM t", &[]).await.unwrap();
+        let row = pool
+            .query_one("SELECT m, ms, item, p FROM t", &[])
+            .await
+            .unwrap();
         assert_eq!(row.get::<_, Mood>(0), Mood::Ok);
         assert_eq!(row.get::<_, Vec<Mood>>(1), moods);
         assert_eq!(row.get::<_, InventoryItem>(2), item);
@@ -85,8 +88,24 @@ async fn derived_types_round_trip_through_the_catalogue() {
             .unwrap_err();
         assert_eq!(err.code().map(|c| c.as_str()), Some("23514"), "{err}");
         // A wrong Rust type is still refused, naming the column's type.
-        let row = pool.query_one("SELECT m FROM t WHERE m IS NOT NULL", &[]).await.unwrap();
+        let row = pool
+            .query_one("SELECT m FROM t WHERE m IS NOT NULL", &[])
+            .await
+            .unwrap();
         let err = row.try_get::<_, i32>(0).unwrap_err();
         assert!(err.to_string().contains("mood"), "{err}");
     }
+}
+
+#[cfg(feature = "rust_decimal")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn numeric_as_rust_decimal() {
+    let db = db();
+    let pool = builder(&db, &app_name("decimal")).build().await.unwrap();
+    let d: tarn::rust_decimal::Decimal = pool
+        .query_one("SELECT 12345.678901::numeric", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(d.to_string(), "12345.678901");
 }
