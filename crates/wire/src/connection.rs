@@ -366,16 +366,24 @@ impl Connection {
     /// parameter changes, notifications) and keeping the `ReadyForQuery` count and
     /// transaction status. Any failure marks the connection broken.
     pub(crate) async fn recv(&mut self) -> Result<Message, Error> {
+        std::future::poll_fn(|cx| self.poll_recv(cx)).await
+    }
+
+    /// [`recv`](Connection::recv) as a poll function, for streams that cannot hold a future.
+    pub(crate) fn poll_recv(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<Message, Error>> {
         loop {
-            let message = match self.framed.next_message().await {
+            let message = match std::task::ready!(self.framed.poll_next_message(cx)) {
                 Ok(message) => message,
                 Err(e) => {
                     self.broken = true;
-                    return Err(e);
+                    return std::task::Poll::Ready(Err(e));
                 }
             };
             if let Some(message) = self.handle_async(message)? {
-                return Ok(message);
+                return std::task::Poll::Ready(Ok(message));
             }
         }
     }
@@ -462,13 +470,20 @@ impl Connection {
         }
     }
 
-    /// Answers `CopyInResponse` (this client does not stream COPY data) with `CopyFail`, so
-    /// the server reports an error and returns to idle. In the extended protocol the server
-    /// ignored our `Sync` while in copy mode, so another one is sent; the owed count stays.
+    /// Answers `CopyInResponse` (a COPY FROM STDIN run through a method that does not stream
+    /// COPY data) with `CopyFail`, so the server reports an error and returns to idle.
     pub(crate) async fn refuse_copy_in(&mut self) -> Result<(), Error> {
+        self.queue_copy_fail()?;
+        self.flush().await
+    }
+
+    /// Queues the `CopyFail` of [`refuse_copy_in`](Connection::refuse_copy_in) in the write
+    /// buffer. In the extended protocol the server ignored our `Sync` while in copy mode, so
+    /// another one is sent; the owed count stays.
+    pub(crate) fn queue_copy_fail(&mut self) -> Result<(), Error> {
         let start = self.framed.write_buf.len();
         if let Err(e) = frontend::copy_fail(
-            "COPY FROM STDIN is not supported by this client",
+            "COPY FROM STDIN is not supported by this method; use copy_in",
             &mut self.framed.write_buf,
         ) {
             self.framed.write_buf.truncate(start);
@@ -477,6 +492,6 @@ impl Connection {
         if !self.last_request_simple {
             frontend::sync(&mut self.framed.write_buf);
         }
-        self.flush().await
+        Ok(())
     }
 }

@@ -20,7 +20,7 @@ use postgres_protocol::message::backend::Message;
 use std::pin::Pin;
 use std::task::{Context, Poll, Waker};
 
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt, ReadBuf};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::TcpStream;
 #[cfg(unix)]
 use tokio::net::UnixStream;
@@ -45,28 +45,34 @@ pub(crate) enum Stream {
 }
 
 impl Stream {
-    async fn read_buf(&mut self, buf: &mut BytesMut) -> io::Result<usize> {
+    /// Reads into the spare capacity of `buf` (no copy, no zeroing).
+    fn poll_read_buf(
+        &mut self,
+        cx: &mut Context<'_>,
+        buf: &mut BytesMut,
+    ) -> Poll<io::Result<usize>> {
         match self {
-            Stream::Tcp(s) => s.read_buf(buf).await,
+            Stream::Tcp(s) => tokio_util::io::poll_read_buf(Pin::new(s), cx, buf),
             #[cfg(unix)]
-            Stream::Unix(s) => s.read_buf(buf).await,
-            Stream::Tls(s) => s.read_buf(buf).await,
+            Stream::Unix(s) => tokio_util::io::poll_read_buf(Pin::new(s), cx, buf),
+            Stream::Tls(s) => tokio_util::io::poll_read_buf(Pin::new(&mut **s), cx, buf),
         }
     }
 
-    async fn write_buf(&mut self, buf: &mut BytesMut) -> io::Result<usize> {
+    fn poll_write(&mut self, cx: &mut Context<'_>, data: &[u8]) -> Poll<io::Result<usize>> {
         match self {
-            Stream::Tcp(s) => s.write_buf(buf).await,
+            Stream::Tcp(s) => Pin::new(s).poll_write(cx, data),
             #[cfg(unix)]
-            Stream::Unix(s) => s.write_buf(buf).await,
-            Stream::Tls(s) => {
-                let n = s.write_buf(buf).await?;
-                // rustls buffers what it encrypts; a request must reach the server now.
-                if !buf.has_remaining() {
-                    s.flush().await?;
-                }
-                Ok(n)
-            }
+            Stream::Unix(s) => Pin::new(s).poll_write(cx, data),
+            Stream::Tls(s) => Pin::new(&mut **s).poll_write(cx, data),
+        }
+    }
+
+    /// Pushes out what a TLS session buffered; plain sockets buffer nothing.
+    fn poll_flush_tls(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self {
+            Stream::Tls(s) => Pin::new(&mut **s).poll_flush(cx),
+            _ => Poll::Ready(Ok(())),
         }
     }
 
@@ -138,28 +144,47 @@ impl Framed {
     /// Cancellation safety: bytes are removed from the buffer only once written, so after a
     /// drop the buffer holds exactly the unsent tail of the request.
     pub(crate) async fn flush(&mut self) -> Result<(), Error> {
+        std::future::poll_fn(|cx| self.poll_flush(cx)).await
+    }
+
+    /// [`flush`](Framed::flush) as a poll function, for streams that cannot hold a future.
+    pub(crate) fn poll_flush(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
         while self.write_buf.has_remaining() {
-            match self.stream.write_buf(&mut self.write_buf).await {
-                Ok(0) => return Err(Error::closed("the server closed the connection")),
-                Ok(_) => {}
-                Err(e) => return Err(Error::io(e)),
+            match std::task::ready!(self.stream.poll_write(cx, &self.write_buf)) {
+                Ok(0) => {
+                    return Poll::Ready(Err(Error::closed("the server closed the connection")));
+                }
+                Ok(n) => self.write_buf.advance(n),
+                Err(e) => return Poll::Ready(Err(Error::io(e))),
             }
+        }
+        // rustls buffers what it encrypts; a request must reach the server now.
+        if let Err(e) = std::task::ready!(self.stream.poll_flush_tls(cx)) {
+            return Poll::Ready(Err(Error::io(e)));
         }
         // One huge request (a large bytea parameter) should not pin its buffer for the
         // connection's lifetime.
         if self.write_buf.capacity() > RETAIN_LIMIT {
             self.write_buf = BytesMut::with_capacity(1024);
         }
-        Ok(())
+        Poll::Ready(Ok(()))
     }
 
     /// Reads the next complete backend message.
     ///
     /// Cancellation safety: partial input stays in `read_buf`.
     pub(crate) async fn next_message(&mut self) -> Result<Message, Error> {
+        std::future::poll_fn(|cx| self.poll_next_message(cx)).await
+    }
+
+    /// [`next_message`](Framed::next_message) as a poll function.
+    pub(crate) fn poll_next_message(
+        &mut self,
+        cx: &mut Context<'_>,
+    ) -> Poll<Result<Message, Error>> {
         loop {
             if let Some(message) = self.try_parse()? {
-                return Ok(message);
+                return Poll::Ready(Ok(message));
             }
             if self.read_buf.is_empty() && self.read_buf.capacity() > RETAIN_LIMIT {
                 // Likewise after one huge reply: start over with a normal-sized buffer.
@@ -168,16 +193,16 @@ impl Framed {
             if self.read_buf.capacity() - self.read_buf.len() < READ_CHUNK / 2 {
                 self.read_buf.reserve(READ_CHUNK);
             }
-            match self.stream.read_buf(&mut self.read_buf).await {
+            match std::task::ready!(self.stream.poll_read_buf(cx, &mut self.read_buf)) {
                 Ok(0) => {
-                    return Err(Error::closed(if self.read_buf.is_empty() {
+                    return Poll::Ready(Err(Error::closed(if self.read_buf.is_empty() {
                         "the server closed the connection"
                     } else {
                         "the server closed the connection in the middle of a message"
-                    }));
+                    })));
                 }
                 Ok(_) => {}
-                Err(e) => return Err(Error::io(e)),
+                Err(e) => return Poll::Ready(Err(Error::io(e))),
             }
         }
     }

@@ -45,15 +45,39 @@ use postgres_types::{Format, ToSql, Type};
 use crate::connection::Connection;
 use crate::error::{Error, SqlState};
 use crate::row::{Row, SimpleColumn, SimpleQueryMessage, SimpleQueryRow};
-use crate::statement::{
-    Column, Statement, StatementInner, StatementRef, ToStatement,
-};
+use crate::statement::{Column, Statement, StatementInner, StatementRef, ToStatement};
 
 use fallible_iterator::FallibleIterator;
 use std::sync::Arc;
 
 /// The parameter list type every query method takes.
 pub type Params<'a> = &'a [&'a (dyn ToSql + Sync)];
+
+/// An execution's reply being read: the statement as sent, the columns the rows are decoded
+/// with (the portal's, if it was described again), and what arrived so far.
+pub(crate) struct Reply {
+    statement: Statement,
+    current: Statement,
+    reparse: bool,
+    /// Decode `DataRow`s into rows (a query), or only count them (an execute).
+    decode: bool,
+    affected: u64,
+    /// The first error; later rows are skipped, and the reply is read to `ReadyForQuery`.
+    error: Option<Error>,
+}
+
+/// What one reply message meant.
+pub(crate) enum ReplyStep {
+    /// A row for the caller.
+    Row(Row),
+    /// Nothing for the caller yet.
+    More,
+    /// The server wants COPY data: a `CopyFail` is queued in the write buffer; flush it and
+    /// read on (the server answers with an error and `ReadyForQuery`).
+    RefuseCopyIn,
+    /// `ReadyForQuery`: call [`Connection::finish_reply`].
+    Done,
+}
 
 /// Whether a parameter's Rust type accepts `ty`: `to_sql_checked` on an empty buffer says so
 /// without encoding anything that matters (its `WrongType` error is the "no").
@@ -413,11 +437,7 @@ impl Connection {
     }
 
     /// `[Close*] [Close+Parse] Bind [Describe(portal)] Execute Sync` in one write; reads rows
-    /// until `ReadyForQuery`.
-    ///
-    /// A re-parsed unnamed statement also describes its portal, so the rows are decoded with
-    /// the columns the server reports now, even if the schema changed since the description
-    /// was cached.
+    /// until `ReadyForQuery`, collecting them into `rows` (or only counting them).
     async fn bind_execute(
         &mut self,
         statement: &Statement,
@@ -425,6 +445,33 @@ impl Connection {
         reparse: bool,
         mut rows: Option<&mut Vec<Row>>,
     ) -> Result<u64, Error> {
+        let mut reply = self
+            .start_execute(statement, params, reparse, rows.is_some())
+            .await?;
+        loop {
+            let message = self.recv().await?;
+            match self.on_reply(&mut reply, message)? {
+                ReplyStep::Row(row) => {
+                    if let Some(rows) = rows.as_deref_mut() {
+                        rows.push(row);
+                    }
+                }
+                ReplyStep::More => {}
+                ReplyStep::RefuseCopyIn => self.flush().await?,
+                ReplyStep::Done => return self.finish_reply(reply),
+            }
+        }
+    }
+
+    /// Encodes and sends the request of an execution; the reply is read with
+    /// [`on_reply`](Connection::on_reply), one message at a time.
+    pub(crate) async fn start_execute(
+        &mut self,
+        statement: &Statement,
+        params: Params<'_>,
+        reparse: bool,
+        decode: bool,
+    ) -> Result<Reply, Error> {
         let types = statement.params();
         if params.len() != types.len() {
             return Err(Error::parameter_count(types.len(), params.len()));
@@ -436,58 +483,87 @@ impl Connection {
         self.pending_closes.clear();
         self.last_request_simple = false;
         self.send(1).await?;
+        Ok(Reply {
+            statement: statement.clone(),
+            current: statement.clone(),
+            reparse,
+            decode,
+            affected: 0,
+            error: None,
+        })
+    }
 
-        let mut current = statement.clone();
-        let mut affected = 0;
-        let mut error = None;
-        loop {
-            match self.recv().await? {
-                Message::RowDescription(body) => {
-                    let columns = self.columns(&body)?;
-                    if columns != current.columns() {
-                        current = statement.with_columns(columns);
-                    }
+    /// Takes one message of an execution's reply. Synchronous, so the same steps serve the
+    /// collecting path ([`query`](Connection::query)) and the polled row stream.
+    pub(crate) fn on_reply(
+        &mut self,
+        reply: &mut Reply,
+        message: Message,
+    ) -> Result<ReplyStep, Error> {
+        match message {
+            Message::RowDescription(body) => {
+                let columns = self.columns(&body)?;
+                if columns != reply.current.columns() {
+                    reply.current = reply.statement.with_columns(columns);
                 }
-                Message::NoData if !current.columns().is_empty() => {
-                    current = statement.with_columns(Vec::new());
-                }
-                Message::NoData => {}
-                Message::DataRow(body) => {
-                    if let (Some(rows), None) = (rows.as_deref_mut(), &error) {
-                        match Row::new(current.clone(), body) {
-                            Ok(row) => rows.push(row),
-                            Err(e) => {
-                                self.broken = true;
-                                return Err(e);
-                            }
-                        }
-                    }
-                }
-                Message::BindComplete | Message::ParseComplete | Message::CloseComplete => {}
-                Message::CommandComplete(body) => {
-                    let Ok(tag) = body.tag() else {
-                        return Err(self.protocol_error("CommandComplete tag is not UTF-8"));
-                    };
-                    affected = rows_from_tag(tag);
-                }
-                Message::EmptyQueryResponse | Message::PortalSuspended => {}
-                Message::ErrorResponse(body) => {
-                    let e = self.db_error(&body);
-                    if self.broken {
-                        return Err(e);
-                    }
-                    error.get_or_insert(e);
-                }
-                Message::CopyInResponse(_) => self.refuse_copy_in().await?,
-                Message::CopyOutResponse(_) => {
-                    error.get_or_insert_with(Error::copy_out_unsupported);
-                }
-                Message::CopyData(_) | Message::CopyDone => {}
-                Message::ReadyForQuery(_) if self.pending_ready == 0 => break,
-                Message::ReadyForQuery(_) => {}
-                _ => return Err(self.protocol_error("unexpected message in a query reply")),
             }
+            Message::NoData if !reply.current.columns().is_empty() => {
+                reply.current = reply.statement.with_columns(Vec::new());
+            }
+            Message::NoData => {}
+            Message::DataRow(body) => {
+                if reply.decode && reply.error.is_none() {
+                    return match Row::new(reply.current.clone(), body) {
+                        Ok(row) => Ok(ReplyStep::Row(row)),
+                        Err(e) => {
+                            self.broken = true;
+                            Err(e)
+                        }
+                    };
+                }
+            }
+            Message::BindComplete | Message::ParseComplete | Message::CloseComplete => {}
+            Message::CommandComplete(body) => {
+                let Ok(tag) = body.tag() else {
+                    return Err(self.protocol_error("CommandComplete tag is not UTF-8"));
+                };
+                reply.affected = rows_from_tag(tag);
+            }
+            Message::EmptyQueryResponse | Message::PortalSuspended => {}
+            Message::ErrorResponse(body) => {
+                let e = self.db_error(&body);
+                if self.broken {
+                    return Err(e);
+                }
+                reply.error.get_or_insert(e);
+            }
+            Message::CopyInResponse(_) => {
+                self.queue_copy_fail()?;
+                return Ok(ReplyStep::RefuseCopyIn);
+            }
+            Message::CopyOutResponse(_) => {
+                reply.error.get_or_insert_with(Error::copy_out_unsupported);
+            }
+            Message::CopyData(_) | Message::CopyDone => {}
+            Message::ReadyForQuery(_) if self.pending_ready == 0 => return Ok(ReplyStep::Done),
+            Message::ReadyForQuery(_) => {}
+            _ => return Err(self.protocol_error("unexpected message in a query reply")),
         }
+        Ok(ReplyStep::More)
+    }
+
+    /// After an execution's `ReadyForQuery`: keeps the statement cache true to the server
+    /// (forgets a statement the server lost or can no longer use, records a re-parsed one) and
+    /// returns the row count or the error.
+    pub(crate) fn finish_reply(&mut self, reply: Reply) -> Result<u64, Error> {
+        let Reply {
+            statement,
+            current,
+            reparse,
+            affected,
+            error,
+            ..
+        } = reply;
         match error {
             Some(e) => {
                 // A cached plan the server can no longer use (schema changed) or a statement
@@ -495,20 +571,21 @@ impl Connection {
                 let stale = e.code().is_some_and(|c| {
                     *c == SqlState::INVALID_SQL_STATEMENT_NAME || c.as_str() == "0A000"
                 });
-                if stale && self.cache.remove(statement) && !statement.name().is_empty() {
+                if stale && self.cache.remove(&statement) && !statement.name().is_empty() {
                     self.pending_closes.push(statement.0.name.clone());
                 }
                 // A cached unnamed-mode description may be what failed (parameter types that
                 // no longer fit): describe afresh next time.
                 if reparse && statement.name().is_empty() {
-                    self.cache.remove(statement);
+                    self.cache.remove(&statement);
                 }
                 Err(e)
             }
             None => {
                 if reparse && !statement.name().is_empty() {
-                    self.cache_insert(statement.clone());
-                } else if !Arc::ptr_eq(&current.0, &statement.0) && self.cache.contains(statement) {
+                    self.cache_insert(statement);
+                } else if !Arc::ptr_eq(&current.0, &statement.0) && self.cache.contains(&statement)
+                {
                     // The schema changed under a cached unnamed-mode description.
                     self.cache_insert(current);
                 }
