@@ -32,6 +32,7 @@ mod io;
 mod query;
 mod row;
 mod statement;
+mod stream;
 mod tls;
 mod typeinfo;
 
@@ -53,6 +54,7 @@ pub use rust_decimal;
 /// The TLS library's types users may need (`rustls::ClientConfig` for [`Config::tls_config`]).
 pub use rustls;
 pub use statement::{Column, Statement, StatementRef, ToStatement};
+pub use stream::{RowReader, RowStream};
 pub use tls::{ChannelBinding, SslMode, SslNegotiation, SslRootCert};
 
 #[cfg(test)]

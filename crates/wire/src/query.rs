@@ -278,8 +278,18 @@ impl Connection {
         params: Params<'_>,
         rows: Option<&mut Vec<Row>>,
     ) -> Result<u64, Error> {
+        let (statement, reparse) = self.pick(statement).await?;
+        self.bind_execute(&statement, params, reparse, rows).await
+    }
+
+    /// The statement to execute, from the cache or prepared now, and whether its `Parse` must
+    /// ride in front of its `Bind`.
+    pub(crate) async fn pick(
+        &mut self,
+        statement: StatementRef<'_>,
+    ) -> Result<(Statement, bool), Error> {
         self.begin().await?;
-        let (statement, reparse) = match statement {
+        let picked = match statement {
             StatementRef::Sql(sql) => match self.cache.get(sql) {
                 // A cached unnamed-mode description is parsed again with its Bind.
                 Some(statement) => {
@@ -306,7 +316,7 @@ impl Connection {
                 (statement.clone(), !live)
             }
         };
-        self.bind_execute(&statement, params, reparse, rows).await
+        Ok(picked)
     }
 
     /// Prepares `sql` under a fresh name (in unnamed mode: as the unnamed statement) and

@@ -9,5 +9,6 @@ mod faults;
 mod hostile;
 mod multihost;
 mod recovery;
+mod stream;
 mod support;
 mod tls;
