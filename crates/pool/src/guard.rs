@@ -13,9 +13,9 @@ use std::time::Duration;
 
 use tokio::time::timeout;
 
-use crate::internals::{Live, UNVERIFIED};
+use crate::internals::{Back, Live};
 use crate::manager::Manager;
-use crate::pool::Shared;
+use crate::shared::Shared;
 use crate::stats::RemoveReason;
 
 const PRESENT: &str = "a guard holds its connection until it is dropped or taken";
@@ -58,7 +58,7 @@ impl<M: Manager> Pooled<M> {
     /// Closes the connection instead of returning it.
     pub(crate) fn discard(mut self, reason: RemoveReason) {
         if let Some(live) = self.live.take() {
-            self.shared.remove(live.conn, reason);
+            self.shared.close_in_use(live.conn, reason);
         }
     }
 
@@ -66,7 +66,7 @@ impl<M: Manager> Pooled<M> {
     /// freed for a new connection.
     pub fn take(mut this: Self) -> M::Connection {
         let live = this.live.take().expect(PRESENT);
-        this.shared.forget(RemoveReason::Taken);
+        this.shared.forget_in_use(RemoveReason::Taken);
         live.conn
     }
 
@@ -105,7 +105,7 @@ impl<M: Manager> Drop for Pooled<M> {
         // Broken first: a broken connection that also looks dirty must be closed at once,
         // not "reset" until reset_timeout runs out.
         if shared.manager.has_broken(&mut live.conn) {
-            shared.remove(live.conn, RemoveReason::Broken);
+            shared.close_in_use(live.conn, RemoveReason::Broken);
             return;
         }
         if std::thread::panicking() || shared.manager.needs_reset(&mut live.conn) {
@@ -116,10 +116,12 @@ impl<M: Manager> Drop for Pooled<M> {
             shared.spawn(resetting.run());
             return;
         }
-        if !self.verified {
-            live.idle_since = UNVERIFIED;
-        }
-        shared.put_back(live, self.verified);
+        let back = if self.verified {
+            Back::Used
+        } else {
+            Back::Unverified
+        };
+        shared.give_back(live, back);
     }
 }
 
@@ -153,17 +155,17 @@ impl<M: Manager> Resetting<M> {
             } else {
                 tracing::warn!("connection reset timed out or left it broken");
             }
-            shared.remove(live.conn, RemoveReason::ResetFailed);
+            shared.close_in_use(live.conn, RemoveReason::ResetFailed);
             return;
         }
-        shared.put_back(live, true);
+        shared.give_back(live, Back::Used);
     }
 }
 
 impl<M: Manager> Drop for Resetting<M> {
     fn drop(&mut self) {
         if self.live.take().is_some() {
-            self.shared.forget(RemoveReason::ResetFailed);
+            self.shared.forget_in_use(RemoveReason::ResetFailed);
         }
     }
 }

@@ -1,41 +1,56 @@
-//! The bookkeeping behind the pool's lock: plain synchronous code, no `.await`, no I/O.
+//! The bookkeeping behind the pool's lock: [`State`], plain synchronous code with no `.await`,
+//! no I/O and no clock of its own (it is handed readings, or reads the coarse clock).
 //!
-//! [`State`] holds the idle connections, the waiter queue, the counts, the connect failure streak
-//! and the breaker. Every method of `State` and [`WaiterQueue`] runs with the pool lock held and
-//! returns what must happen after the lock is released (a waker to wake, a connection to close,
-//! connects to spawn, an event to emit); the async layer in `pool.rs` does those things.
+//! `State` holds the idle connections, the waiter queue, the counts, the deadlines, the connect
+//! failure streak and the breaker, and the settings its rules need. Its fields are private:
+//! every change goes through one of the named transitions below, each of which leaves the
+//! invariant true and returns what must happen once the lock is released (a waker to wake,
+//! connections to close, connects to spawn); the async layer does those things and nothing else.
+//!
+//! | transition | when |
+//! | --- | --- |
+//! | [`take_ready`](State::take_ready), [`checkout`](State::checkout), [`leave`](State::leave) | a caller takes an idle connection, joins the queue, or gives up |
+//! | [`put_back`](State::put_back), [`retire`](State::retire) | a connection in use comes back, or leaves the pool |
+//! | [`plan_connects`](State::plan_connects) | the spike rule: how many connects to start |
+//! | [`connect_succeeded`](State::connect_succeeded), [`connect_failed`](State::connect_failed), [`release_connect_slot`](State::release_connect_slot) | a connect task ends an attempt, or is dropped |
+//! | [`tick`](State::tick), [`reap`](State::reap), [`evict_idle_since`](State::evict_idle_since) | the background task's pass; a silent health check |
+//! | [`resize`](State::resize), [`close`](State::close), [`start_background`](State::start_background), [`background_gone`](State::background_gone) | the pool's own life |
+//!
+//! # The invariant
+//!
+//! At every unlock: `size == idle + in_use + connecting`; `size <= max_size`, or (transiently
+//! after a shrink) nothing is idle and the surplus is closed as it comes back; and no caller
+//! waits while a connection is idle, unless the pool is closed. Slots are taken only by
+//! [`State::reserve_connect`] and given back only by [`State::free_slot`], so the counts
+//! cannot drift apart; `Shared::with_state` checks the invariant at every unlock in debug
+//! builds, and the unit tests below drive every transition without a runtime.
+//!
+//! # The connect rule
+//!
+//! Written once, in [`State::plan_connects`]: a connect is started only for a waiter that no
+//! connect in flight already covers, or to reach `min_idle`; never beyond `max_size`, at most
+//! `max_connecting` at once, and only one (the probe) while the breaker is open.
+//! [`State::connect_failed`] decides whether a failed connect retries by the same measure.
 //!
 //! # Failed connects and the breaker
 //!
 //! [`State::connect_failed`] records a failed connect and decides, in one place, what follows:
 //! which waiters a permanent error fails at once, whether the breaker opens, whether the connect
-//! task retries and how soon. [`State::fail_fast`] decides whether a caller that found nothing
-//! idle is failed at once because the breaker is open, and [`State::connect_succeeded`] closes
-//! it. docs/pool.md states the rules.
-//!
-//! # The waiter queue
-//!
-//! [`WaiterQueue`] is a slab (a `Vec` of slots plus a free list) with a doubly linked FIFO
-//! threaded through slot indices. Enqueue, dequeue of the oldest and removal of any waiter are
-//! O(1). Each slot holds a hand-off [`HandoffCell`] that the waiter's future shares (an `Arc`): a
-//! connection (or the news that the pool closed, or that the deadline passed) is put straight
-//! into the oldest waiter's cell and the slot leaves the FIFO, so a caller arriving later cannot
-//! take it. The waiter's future collects it on its next poll under the cell's own lock, not the
-//! pool's: under contention that is one pool lock per checkout fewer. If the future is dropped
-//! first, its `Drop` passes the connection on (see `pool.rs`). Slots carry a sequence number so
-//! a stale key can never touch a reused slot. Cells are reset and reused with their slots, so
-//! once the slab has grown to the largest queue seen nothing is allocated, except when a slot
-//! comes round again before its previous waiter has dropped its handle.
+//! task retries and how soon. `fail_fast` (inside [`State::checkout`]) decides whether a caller
+//! that found nothing idle is failed at once because the breaker is open, and
+//! [`State::connect_succeeded`] closes it. docs/pool.md states the rules.
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, VecDeque};
-use std::sync::Arc;
 use std::task::Waker;
 
-use crate::clock::{Clock, Nanos};
+use crate::clock::{Clock, Nanos, nanos};
+use crate::config::{Config, QueueMode};
 use crate::error::{ConnectError, Error};
 use crate::manager::ErrorClass;
-use crate::stats::{RemoveReason, Status};
+use crate::stats::{Counters, RemoveReason, Status};
+use crate::sync::Arc;
+use crate::waiters::{Handoff, HandoffCell, WaiterKey, WaiterQueue};
 
 /// A connection plus the times the pool keeps about it, in pool time (see `clock.rs`).
 #[derive(Debug)]
@@ -52,7 +67,7 @@ pub(crate) struct Live<C> {
 }
 
 /// `idle_since` of a connection whose health check was cut short.
-pub(crate) const UNVERIFIED: Nanos = Nanos::MAX;
+const UNVERIFIED: Nanos = Nanos::MAX;
 
 impl<C> Live<C> {
     #[inline]
@@ -64,312 +79,112 @@ impl<C> Live<C> {
     pub(crate) fn is_expired(&self, now: Nanos) -> bool {
         now >= self.expires_at
     }
-}
 
-/// What a waiter can be handed.
-#[derive(Debug)]
-pub(crate) enum Handoff<C, E> {
-    /// A connection, already counted as in use.
-    Conn(Live<C>),
-    /// A connect meant to serve this waiter failed with a permanent error.
-    Failed(ConnectError<E>),
-    /// The pool closed.
-    Closed,
-    /// The waiter's deadline passed; the pool's counts just before it was dropped from the
-    /// queue.
-    TimedOut(Status),
-}
-
-const NIL: usize = usize::MAX;
-
-/// One waiter's hand-off cell, shared by its queue slot and its future through an `Arc`, so the
-/// future collects what it was handed under this cell's own lock and not the pool's. The pool
-/// fills it while holding the pool lock (the only nesting: pool, then cell), so a waiter that
-/// the queue no longer holds always finds its hand-off here.
-#[derive(Debug)]
-pub(crate) struct HandoffCell<C, E>(parking_lot::Mutex<CellState<C, E>>);
-
-#[derive(Debug)]
-enum CellState<C, E> {
-    /// Queued: the waker to wake when served.
-    Waiting(Option<Waker>),
-    /// Served and not collected yet.
-    Served(Handoff<C, E>),
-    /// Collected, or given up.
-    Done,
-}
-
-impl<C, E> HandoffCell<C, E> {
-    fn new(waker: Waker) -> Self {
-        Self(parking_lot::Mutex::new(CellState::Waiting(Some(waker))))
-    }
-
-    /// Collects the hand-off if there is one; otherwise stores `waker` (unless it already has
-    /// an equivalent one) so the server wakes the right task.
+    /// What the connection needs before it is handed out, judged at `now` (the coarse clock on
+    /// the idle list, a real reading for a hand-off), in one rule:
+    ///
+    /// - a health check (with the probe first) if it came back unverified (its check was cut
+    ///   short), or if it sat idle longer than `check_after`; with `check_after` zero, every
+    ///   connection taken off the idle list is checked, and none handed over straight from a
+    ///   returning caller or a connect;
+    /// - else the probe alone ([`Manager::is_dead`](crate::Manager::is_dead)) if it is taken off
+    ///   the idle list and sat there for any time at all on the coarse clock: under load a
+    ///   connection is returned and taken again within one clock tick, so the hot path then
+    ///   probes nothing;
+    /// - else nothing.
     #[inline]
-    pub(crate) fn poll(&self, waker: &Waker) -> Option<Handoff<C, E>> {
-        let mut state = self.0.lock();
-        match &mut *state {
-            CellState::Served(_) => match std::mem::replace(&mut *state, CellState::Done) {
-                CellState::Served(h) => Some(h),
-                _ => None,
-            },
-            CellState::Waiting(Some(w)) if w.will_wake(waker) => None,
-            CellState::Waiting(w) => {
-                *w = Some(waker.clone());
-                None
-            }
-            CellState::Done => None,
+    pub(crate) fn vet(&self, now: Nanos, check_after: Option<Nanos>, source: Source) -> Vet {
+        if self.is_unverified() {
+            return Vet::Check;
         }
-    }
-
-    /// Takes a hand-off that was never collected (the waiter gave up after being served).
-    pub(crate) fn take(&self) -> Option<Handoff<C, E>> {
-        let mut state = self.0.lock();
-        match std::mem::replace(&mut *state, CellState::Done) {
-            CellState::Served(h) => Some(h),
-            _ => None,
-        }
-    }
-
-    /// Puts `handoff` in the cell; returns the waker to wake after unlocking.
-    fn serve(&self, handoff: Handoff<C, E>) -> Option<Waker> {
-        let mut state = self.0.lock();
-        let before = std::mem::replace(&mut *state, CellState::Served(handoff));
-        // Only a queued waiter is served, and only once.
-        debug_assert!(matches!(before, CellState::Waiting(_)), "served twice");
-        match before {
-            CellState::Waiting(w) => w,
-            _ => None,
-        }
-    }
-
-    /// Marks a waiter that left the queue unserved, dropping its waker.
-    fn give_up(&self) {
-        *self.0.lock() = CellState::Done;
-    }
-
-    fn waker(&self) -> Option<Waker> {
-        match &*self.0.lock() {
-            CellState::Waiting(w) => w.clone(),
-            _ => None,
+        let from_idle = source == Source::Idle;
+        let idle = now.saturating_sub(self.idle_since);
+        let check =
+            check_after.is_some_and(|after| if after == 0 { from_idle } else { idle > after });
+        if check {
+            Vet::Check
+        } else if from_idle && idle > 0 {
+            Vet::Probe
+        } else {
+            Vet::Ready
         }
     }
 }
 
-#[derive(Debug)]
-struct Slot<C, E> {
-    /// Identifies the waiter using this slot; a key with another `seq` is stale.
-    seq: u64,
-    prev: usize,
-    next: usize,
-    /// In the FIFO (not yet served, not given up).
-    linked: bool,
-    /// The hand-off cell, kept with the slot and reused by its next waiter once the previous
-    /// one has dropped its handle (see [`WaiterQueue::push_back`]).
-    cell: Arc<HandoffCell<C, E>>,
+/// What a connection needs before it is handed out; see [`Live::vet`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Vet {
+    /// Nothing: hand it out.
+    Ready,
+    /// The dead-connection probe ([`Manager::is_dead`](crate::Manager::is_dead)).
+    Probe,
+    /// The probe, then a health check ([`Manager::check`](crate::Manager::check)).
+    Check,
 }
 
-/// Identifies one waiter's slot.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub(crate) struct WaiterKey {
-    index: usize,
-    seq: u64,
+/// Where a connection about to be handed out comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Source {
+    /// Taken off the idle list.
+    Idle,
+    /// Handed to a waiter by a returning caller or a finished connect.
+    HandOff,
 }
 
-/// FIFO of waiters with O(1) removal; see the module docs.
-#[derive(Debug)]
-pub(crate) struct WaiterQueue<C, E> {
-    slots: Vec<Slot<C, E>>,
-    /// Free slots, oldest first: a slot is reused as late as possible, so the waiter that last
-    /// held its cell has most likely collected and let go of it, and the cell can be reset
-    /// instead of allocated.
-    free: VecDeque<usize>,
-    head: usize,
-    tail: usize,
-    len: usize,
-    next_seq: u64,
+/// Whether a checkout that finds nothing idle joins the queue.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Wait {
+    /// Join the FIFO queue ([`get`](crate::Pool::get)).
+    Queue,
+    /// Fail with [`Error::Unavailable`] ([`try_get`](crate::Pool::try_get)).
+    IdleOnly,
 }
 
-impl<C, E> WaiterQueue<C, E> {
-    fn new() -> Self {
+/// How a connection counted as in use comes back; see [`State::put_back`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Back {
+    /// A caller (or a reset) used it: stamped idle from now, or closed if past its lifetime.
+    Used,
+    /// Its health check was cut short: the next caller must check it.
+    Unverified,
+    /// Never used (a hand-off passed on by a waiter that gave up, a new connection): its
+    /// stamps are kept.
+    PassedOn,
+}
+
+/// When an acquire left the hot path and when it must give up (pool time), from a real clock
+/// reading taken before the first lock, so the clock is never read with the lock held.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Deadline {
+    pub(crate) start: Nanos,
+    pub(crate) at: Option<Nanos>,
+}
+
+/// The settings the rules in this file need, in pool time.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Settings {
+    max_size: usize,
+    min_idle: usize,
+    max_connecting: usize,
+    breaker_threshold: Option<u32>,
+    max_waiters: Option<usize>,
+    idle_timeout: Option<Nanos>,
+    check_after: Option<Nanos>,
+    queue: QueueMode,
+}
+
+impl Settings {
+    pub(crate) fn new(config: &Config) -> Self {
         Self {
-            slots: Vec::new(),
-            free: VecDeque::new(),
-            head: NIL,
-            tail: NIL,
-            len: 0,
-            next_seq: 0,
+            max_size: config.max_size,
+            min_idle: config.min_idle,
+            max_connecting: config.max_connecting,
+            breaker_threshold: config.breaker_threshold,
+            max_waiters: config.max_waiters,
+            idle_timeout: config.idle_timeout.map(nanos),
+            check_after: config.check_after_idle.map(nanos),
+            queue: config.queue,
         }
-    }
-
-    /// Waiters in the FIFO (not yet served).
-    pub(crate) fn len(&self) -> usize {
-        self.len
-    }
-
-    /// Appends a waiter at the back; returns its key and its hand-off cell. The cell of a free
-    /// slot is reset in place when nobody else holds it (the usual case, as free slots are
-    /// reused oldest first); a new one is allocated only when the slab grows or the slot's
-    /// previous waiter still holds its handle.
-    pub(crate) fn push_back(&mut self, waker: Waker) -> (WaiterKey, Arc<HandoffCell<C, E>>) {
-        let seq = self.next_seq;
-        self.next_seq += 1;
-        let prev = self.tail;
-        let index = match self.free.pop_front() {
-            Some(i) => {
-                let slot = &mut self.slots[i];
-                slot.seq = seq;
-                slot.prev = prev;
-                slot.next = NIL;
-                slot.linked = true;
-                match Arc::get_mut(&mut slot.cell) {
-                    Some(cell) => *cell.0.get_mut() = CellState::Waiting(Some(waker)),
-                    None => slot.cell = Arc::new(HandoffCell::new(waker)),
-                }
-                i
-            }
-            None => {
-                self.slots.push(Slot {
-                    seq,
-                    prev,
-                    next: NIL,
-                    linked: true,
-                    cell: Arc::new(HandoffCell::new(waker)),
-                });
-                self.slots.len() - 1
-            }
-        };
-        if prev == NIL {
-            self.head = index;
-        } else {
-            self.slots[prev].next = index;
-        }
-        self.tail = index;
-        self.len += 1;
-        (
-            WaiterKey { index, seq },
-            Arc::clone(&self.slots[index].cell),
-        )
-    }
-
-    /// Unlinks a waiter and frees its slot (its cell stays with the slot).
-    fn remove(&mut self, index: usize) {
-        let (prev, next) = {
-            let s = &mut self.slots[index];
-            debug_assert!(s.linked);
-            s.linked = false;
-            (s.prev, s.next)
-        };
-        if prev == NIL {
-            self.head = next;
-        } else {
-            self.slots[prev].next = next;
-        }
-        if next == NIL {
-            self.tail = prev;
-        } else {
-            self.slots[next].prev = prev;
-        }
-        self.len -= 1;
-        self.free.push_back(index);
-    }
-
-    /// True while the waiter is in the FIFO (not served, not cancelled).
-    pub(crate) fn is_waiting(&self, key: WaiterKey) -> bool {
-        self.slots
-            .get(key.index)
-            .is_some_and(|s| s.linked && s.seq == key.seq)
-    }
-
-    /// Serves one particular waiter (one whose deadline passed) with `handoff`. Returns its
-    /// waker; does nothing if the waiter is no longer in the FIFO.
-    pub(crate) fn serve(&mut self, key: WaiterKey, handoff: Handoff<C, E>) -> Option<Waker> {
-        if !self.is_waiting(key) {
-            return None;
-        }
-        self.serve_at(key.index, handoff)
-    }
-
-    /// Takes the waiter at `index` out of the FIFO and puts `handoff` in its cell.
-    fn serve_at(&mut self, index: usize, handoff: Handoff<C, E>) -> Option<Waker> {
-        self.remove(index);
-        self.slots[index].cell.serve(handoff)
-    }
-
-    /// Clones the waker of every waiter in the FIFO into `out` (to make them poll again).
-    pub(crate) fn wakers(&self, out: &mut Vec<Waker>) {
-        let mut i = self.head;
-        while i != NIL {
-            let slot = &self.slots[i];
-            out.extend(slot.cell.waker());
-            i = slot.next;
-        }
-    }
-
-    /// Serves the oldest waiter with `handoff`; gives the handoff back if nobody waits.
-    /// Returns the waker to wake after unlocking.
-    pub(crate) fn serve_oldest(
-        &mut self,
-        handoff: Handoff<C, E>,
-    ) -> Result<Option<Waker>, Handoff<C, E>> {
-        let index = self.head;
-        if index == NIL {
-            return Err(handoff);
-        }
-        Ok(self.serve_at(index, handoff))
-    }
-
-    /// Removes a waiter that gives up, wherever it is in the queue, and clears its cell (so the
-    /// slab keeps no waker, and with it no task, alive until the slot is reused). Returns false
-    /// if it was no longer queued: it has been served, and its cell holds what it was given,
-    /// which the caller must take and pass on.
-    pub(crate) fn cancel(&mut self, key: WaiterKey) -> bool {
-        if !self.is_waiting(key) {
-            return false;
-        }
-        self.remove(key.index);
-        self.slots[key.index].cell.give_up();
-        true
-    }
-}
-
-/// Cumulative counters kept under the lock (so they cost no atomic operations).
-#[derive(Debug, Default, Clone, Copy)]
-pub(crate) struct Counters {
-    pub(crate) gets: u64,
-    pub(crate) rejected_queue_full: u64,
-    pub(crate) created: u64,
-    pub(crate) connect_errors: u64,
-    pub(crate) closed_broken: u64,
-    pub(crate) closed_idle: u64,
-    pub(crate) closed_lifetime: u64,
-    pub(crate) closed_check_failed: u64,
-    pub(crate) closed_dead: u64,
-    pub(crate) closed_reset_failed: u64,
-    pub(crate) closed_resized: u64,
-    pub(crate) closed_close: u64,
-    pub(crate) taken: u64,
-    pub(crate) rejected_unreachable: u64,
-    pub(crate) failed_connect: u64,
-    pub(crate) breaker_opened: u64,
-    pub(crate) breaker_closed: u64,
-}
-
-impl Counters {
-    pub(crate) fn count_removal(&mut self, reason: RemoveReason) {
-        let c = match reason {
-            RemoveReason::Broken => &mut self.closed_broken,
-            RemoveReason::IdleTimeout => &mut self.closed_idle,
-            RemoveReason::MaxLifetime => &mut self.closed_lifetime,
-            RemoveReason::CheckFailed => &mut self.closed_check_failed,
-            RemoveReason::Dead => &mut self.closed_dead,
-            RemoveReason::ResetFailed => &mut self.closed_reset_failed,
-            RemoveReason::Resized => &mut self.closed_resized,
-            RemoveReason::Closed => &mut self.closed_close,
-            RemoveReason::Taken => &mut self.taken,
-        };
-        *c += 1;
     }
 }
 
@@ -385,7 +200,94 @@ pub(crate) struct ConnectPlan {
     pub(crate) slow: bool,
 }
 
-/// What a failed connect attempt decided, under the lock; see [`State::connect_failed`].
+/// What one locked checkout step found; see [`State::checkout`].
+#[derive(Debug)]
+pub(crate) enum Step<C, E> {
+    /// An idle connection, counted in use, and what it needs before it is handed out.
+    Idle(Live<C>, Vet),
+    /// An idle connection past its lifetime, already uncounted: close it, spawn the plan, and
+    /// try again.
+    Expired(Live<C>, ConnectPlan),
+    /// Joined the queue; spawn `plan`. `pool_timer`: the background task watches the deadline
+    /// (else the waiter keeps a timer of its own).
+    Queued {
+        key: WaiterKey,
+        cell: Arc<HandoffCell<C, E>>,
+        plan: ConnectPlan,
+        pool_timer: bool,
+    },
+    /// Failed at once (closed, `try_get` with nothing idle, queue full, or the breaker); spawn
+    /// the plan (a probe) first.
+    Refused(Error<E>, ConnectPlan),
+}
+
+/// What [`State::leave`] found.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Left {
+    /// The waiter was still queued and is gone. If not, it had been served, and its cell holds
+    /// what it was handed (filled under the lock just released), which the caller must take.
+    pub(crate) was_queued: bool,
+    /// The counts just before it left, itself included.
+    pub(crate) status: Status,
+}
+
+/// What happened to a connection that came back; see [`State::put_back`].
+#[derive(Debug)]
+#[must_use]
+pub(crate) enum Returned<C> {
+    /// Pushed to the idle queue.
+    Idle,
+    /// Handed to the oldest waiter; wake it.
+    Handed(Option<Waker>),
+    /// Not kept (past its lifetime, the pool closing or over its size), already uncounted:
+    /// close it.
+    Close {
+        live: Live<C>,
+        reason: RemoveReason,
+        freed: Freed,
+    },
+}
+
+/// What a slot given back means; see [`State::retire`].
+#[derive(Debug, Clone, Copy)]
+#[must_use]
+pub(crate) struct Freed {
+    /// Connects to start for the freed slot.
+    pub(crate) plan: ConnectPlan,
+    /// The pool just reached size 0 while closed: tell `close()`.
+    pub(crate) drained: bool,
+}
+
+/// Idle connections taken out of the counts, to be closed, and the connects to start after.
+#[derive(Debug)]
+#[must_use]
+pub(crate) struct Removed<C> {
+    pub(crate) removed: Vec<(Live<C>, RemoveReason)>,
+    pub(crate) plan: ConnectPlan,
+}
+
+impl<C> Default for Removed<C> {
+    fn default() -> Self {
+        Self {
+            removed: Vec::new(),
+            plan: ConnectPlan::default(),
+        }
+    }
+}
+
+/// What a successful connect decided; see [`State::connect_succeeded`].
+#[derive(Debug)]
+#[must_use]
+pub(crate) struct Connected<C> {
+    /// Where the new connection went.
+    pub(crate) returned: Returned<C>,
+    /// More connects: waiters remain uncovered, or the pool is still below `min_idle`.
+    pub(crate) plan: ConnectPlan,
+    /// How long the breaker was open, if this connect closed it.
+    pub(crate) reopened: Option<Nanos>,
+}
+
+/// What a failed connect attempt decided; see [`State::connect_failed`].
 #[derive(Debug)]
 #[must_use]
 pub(crate) struct AfterFailure {
@@ -404,56 +306,73 @@ pub(crate) struct AfterFailure {
     pub(crate) drained: bool,
 }
 
-/// What to do with a connection coming back, decided under the lock.
-#[derive(Debug)]
-#[must_use]
-pub(crate) enum Returned<C> {
-    /// Pushed to the idle queue.
-    Idle,
-    /// Handed to the oldest waiter; wake it.
-    Handed(Option<Waker>),
-    /// Not kept (pool closing or over its size): close it; `drained` says the pool just
-    /// reached size 0 while closed.
-    Close {
-        live: Live<C>,
-        reason: RemoveReason,
-        plan: ConnectPlan,
-        drained: bool,
-    },
+/// What the background task's pass over the clock and the deadlines found; see
+/// [`State::tick`].
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Tick {
+    /// The clock is still ticking: wake again within one tick.
+    pub(crate) ticking: bool,
+    /// The earliest waiter deadline left.
+    pub(crate) timer_at: Option<Nanos>,
+    /// The earliest deadline among idle connections ([`State::reap`]).
+    pub(crate) retire_at: Nanos,
+    /// The pool is closed: the task stops.
+    pub(crate) closed: bool,
 }
 
-/// The data the pool's lock guards.
+/// What [`State::close`] took out: waiters to wake (each was handed [`Error::Closed`]) and idle
+/// connections to close.
+#[derive(Debug)]
+#[must_use]
+pub(crate) struct Closing<C> {
+    pub(crate) wake: Vec<Waker>,
+    pub(crate) idle: Vec<Live<C>>,
+}
+
+/// Where a slot given back by [`State::free_slot`] was held.
+#[derive(Debug, Clone, Copy)]
+enum Held {
+    /// An idle connection, already taken off the idle list.
+    Idle(RemoveReason),
+    /// A connection in use.
+    InUse(RemoveReason),
+    /// A connect in flight that ends without a connection.
+    Connecting,
+}
+
+/// The data the pool's lock guards. Every field is private; see the module docs.
 #[derive(Debug)]
 pub(crate) struct State<C, E> {
-    pub(crate) idle: VecDeque<Live<C>>,
-    pub(crate) waiters: WaiterQueue<C, E>,
+    settings: Settings,
+    idle: VecDeque<Live<C>>,
+    waiters: WaiterQueue<C, E>,
     /// Connections open or being opened: `idle.len() + in_use + connecting`.
-    pub(crate) size: usize,
-    pub(crate) in_use: usize,
-    pub(crate) connecting: usize,
-    pub(crate) max_size: usize,
-    pub(crate) closed: bool,
-    pub(crate) counters: Counters,
-    pub(crate) last_connect_error: Option<ConnectError<E>>,
-    pub(crate) connect_failures: u32,
+    size: usize,
+    in_use: usize,
+    connecting: usize,
+    /// The current bound on `size` ([`State::resize`] changes it).
+    max_size: usize,
+    closed: bool,
+    counters: Counters,
+    last_connect_error: Option<ConnectError<E>>,
+    connect_failures: u32,
     /// The latest clock reading anyone took (pool time; see `clock.rs`).
-    pub(crate) now: Nanos,
+    now: Nanos,
     /// The background task is ticking: `now` is at most one clock tick old.
-    pub(crate) clock_live: bool,
+    clock_live: bool,
     /// Someone used `now` instead of the clock since the last tick.
-    pub(crate) clock_used: bool,
+    clock_used: bool,
     /// The background task is running (it clears this when its future is dropped).
-    pub(crate) background_alive: bool,
+    background_alive: bool,
     /// Waiters' deadlines, earliest first, for the background task. Entries of waiters that
     /// were served or gave up are left in place and skipped; the heap is compacted when they
     /// outnumber the live ones.
-    pub(crate) deadlines: BinaryHeap<Reverse<(Nanos, WaiterKey)>>,
+    deadlines: BinaryHeap<Reverse<(Nanos, WaiterKey)>>,
     /// When the background task will next look at `deadlines` (`None`: it will not).
-    pub(crate) timer_at: Option<Nanos>,
+    timer_at: Option<Nanos>,
     /// The earliest deadline (lifetime, or idle timeout) among idle connections that the
     /// background task knows of, so it wakes to retire each one at its own time; `Nanos::MAX`
-    /// for none. Set by [`State::retire_idle`], lowered when a connection going idle expires
-    /// sooner.
+    /// for none. Set by [`State::reap`], lowered when a connection going idle expires sooner.
     retire_at: Nanos,
     /// When the breaker opened; `None` while it is closed.
     breaker_open_since: Option<Nanos>,
@@ -464,18 +383,19 @@ pub(crate) struct State<C, E> {
     /// The background task must be woken once the lock is released (the clock went live, or a
     /// deadline is earlier than it planned for). Taken by `Shared::with_state`, so no path can
     /// forget it.
-    pub(crate) poke: bool,
+    poke: bool,
 }
 
 impl<C, E> State<C, E> {
-    pub(crate) fn new(max_size: usize) -> Self {
+    pub(crate) fn new(settings: Settings) -> Self {
         Self {
-            idle: VecDeque::with_capacity(max_size),
+            settings,
+            idle: VecDeque::with_capacity(settings.max_size),
             waiters: WaiterQueue::new(),
             size: 0,
             in_use: 0,
             connecting: 0,
-            max_size,
+            max_size: settings.max_size,
             closed: false,
             counters: Counters::default(),
             last_connect_error: None,
@@ -493,79 +413,9 @@ impl<C, E> State<C, E> {
         }
     }
 
-    /// The time for a decision that tolerates one clock tick of lag: `now` while the background
-    /// task keeps it fresh, else a real reading, after which the clock goes live and the
-    /// background task is poked to start ticking.
-    #[inline]
-    pub(crate) fn coarse_now(&mut self, clock: &Clock) -> Nanos {
-        if self.clock_live {
-            self.clock_used = true;
-            return self.now;
-        }
-        let now = self.observe(clock.now());
-        if self.background_alive {
-            self.clock_live = true;
-            self.clock_used = true;
-            self.poke = true;
-        }
-        now
-    }
+    // ---- reading ------------------------------------------------------------------------------
 
-    /// Records a real clock reading; returns the (monotonic) pool time.
-    #[inline]
-    pub(crate) fn observe(&mut self, now: Nanos) -> Nanos {
-        self.now = self.now.max(now);
-        self.now
-    }
-
-    /// Registers a waiter's deadline with the background task, poking it when this deadline is
-    /// earlier than any it will wake up for.
-    pub(crate) fn add_deadline(&mut self, deadline: Nanos, key: WaiterKey) {
-        if self.deadlines.len() >= 2 * self.waiters.len() + 32 {
-            let waiters = &self.waiters;
-            self.deadlines
-                .retain(|Reverse((_, k))| waiters.is_waiting(*k));
-        }
-        self.deadlines.push(Reverse((deadline, key)));
-        if self.timer_at.is_none_or(|t| deadline < t) {
-            self.timer_at = Some(deadline);
-            self.poke = true;
-        }
-    }
-
-    /// The background task's pass over the clock and the deadlines: stores the reading, serves
-    /// every waiter whose deadline passed with [`Handoff::TimedOut`] (their wakers go to
-    /// `wake`), decides whether the clock keeps ticking, and sets when to look again. Returns
-    /// whether the clock is still ticking.
-    pub(crate) fn tick(&mut self, now: Nanos, wake: &mut Vec<Waker>) -> bool {
-        self.observe(now);
-        let mut snapshot = None;
-        while let Some(&Reverse((deadline, key))) = self.deadlines.peek() {
-            if !self.waiters.is_waiting(key) {
-                self.deadlines.pop();
-                continue;
-            }
-            if deadline > now {
-                break;
-            }
-            self.deadlines.pop();
-            // The counts as the first expired caller saw them, itself included.
-            let status = *snapshot.get_or_insert_with(|| self.status());
-            wake.extend(self.waiters.serve(key, Handoff::TimedOut(status)));
-            // A caller that gave up still asked: the breaker's probe keeps going.
-            self.probe_wanted |= self.breaker_open_since.is_some();
-        }
-        self.timer_at = self.deadlines.peek().map(|Reverse((d, _))| *d);
-        if self.clock_live && !self.clock_used {
-            self.clock_live = false;
-        }
-        self.clock_used = false;
-        self.clock_live
-    }
-
-    /// The invariant that holds at every unlock: the counts add up, and the pool is over its
-    /// bound only transiently after a shrink, with nothing idle (the surplus is checked out or
-    /// being opened and is closed when it comes back).
+    /// The invariant that holds at every unlock (see the module docs).
     pub(crate) fn invariant_holds(&self) -> bool {
         self.size == self.idle.len() + self.in_use + self.connecting
             && (self.size <= self.max_size || self.idle.is_empty())
@@ -584,133 +434,196 @@ impl<C, E> State<C, E> {
         }
     }
 
-    /// Reserves connects under the spike rule: only for waiters not already covered by a
-    /// connect in flight, or to reach `min_idle`; never beyond `max_size` or `max_connecting`,
-    /// and, while the breaker is open, never more than one in flight (the probe).
-    pub(crate) fn plan_connects(&mut self, min_idle: usize, max_connecting: usize) -> ConnectPlan {
-        let max_connecting = if self.breaker_open_since.is_some() {
-            1
-        } else {
-            max_connecting
-        };
-        let mut count = 0;
-        while !self.closed
-            && self.size < self.max_size
-            && self.connecting < max_connecting
-            && (self.connecting < self.waiters.len() || self.size < min_idle)
-        {
-            self.size += 1;
-            self.connecting += 1;
-            count += 1;
+    pub(crate) fn counters(&self) -> Counters {
+        self.counters
+    }
+
+    pub(crate) fn last_connect_error(&self) -> Option<ConnectError<E>> {
+        self.last_connect_error.clone()
+    }
+
+    pub(crate) fn is_closed(&self) -> bool {
+        self.closed
+    }
+
+    /// When the background task must next look at the idle connections: the earliest lifetime
+    /// deadline among them (and idle deadline, as of its last pass); `Nanos::MAX` for none.
+    pub(crate) fn next_retire(&self) -> Nanos {
+        self.retire_at
+    }
+
+    /// No connection is open or being opened.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.size == 0
+    }
+
+    /// Whether the background task must be woken now that the lock is released; clears it.
+    #[inline]
+    pub(crate) fn take_poke(&mut self) -> bool {
+        std::mem::take(&mut self.poke)
+    }
+
+    // ---- the clock ----------------------------------------------------------------------------
+
+    /// The time for a decision that tolerates one clock tick of lag: `now` while the background
+    /// task keeps it fresh, else a real reading, after which the clock goes live and the
+    /// background task is poked to start ticking.
+    #[inline]
+    fn coarse_now(&mut self, clock: &Clock) -> Nanos {
+        if self.clock_live {
+            self.clock_used = true;
+            return self.now;
         }
-        self.connect_plan(count)
-    }
-
-    fn connect_plan(&self, count: usize) -> ConnectPlan {
-        ConnectPlan {
-            count,
-            failures: self.connect_failures,
-            slow: self.last_connect_permanent(),
+        let now = self.observe(clock.now());
+        if self.background_alive {
+            self.clock_live = true;
+            self.clock_used = true;
+            self.poke = true;
         }
+        now
     }
 
-    fn last_connect_permanent(&self) -> bool {
-        self.last_connect_error
-            .as_ref()
-            .is_some_and(|e| e.class() == ErrorClass::Permanent)
+    /// Records a real clock reading; returns the (monotonic) pool time.
+    #[inline]
+    fn observe(&mut self, now: Nanos) -> Nanos {
+        self.now = self.now.max(now);
+        self.now
     }
 
-    /// Records a connect attempt that failed with `error` at `now` (its slot still reserved)
-    /// and decides what follows:
-    ///
-    /// - a permanent error fails waiters at once with [`Handoff::Failed`]: every waiter when
-    ///   no connection is idle or in use (none can come back to serve them), else the oldest
-    ///   one if some waiter is not covered by the other connects in flight (the one this
-    ///   connect was meant to serve);
-    /// - the breaker opens when it is on, closed, nothing is idle, and the error is permanent
-    ///   or the failures in a row reached `breaker_threshold`;
-    /// - the task retries while it is still needed: while the breaker is open, only if it is
-    ///   the one connect in flight (the probe) and someone still asks (a waiter, `min_idle`,
-    ///   or a caller failed or timed out since its last attempt); otherwise if some waiter is not
-    ///   covered by the other connects or the pool is below `min_idle`. If not, its slot is
-    ///   given back here.
-    pub(crate) fn connect_failed(
-        &mut self,
-        error: &ConnectError<E>,
-        now: Nanos,
-        min_idle: usize,
-        breaker_threshold: Option<u32>,
-    ) -> AfterFailure {
-        self.observe(now);
-        self.counters.connect_errors += 1;
-        self.connect_failures = self.connect_failures.saturating_add(1);
-        self.last_connect_error = Some(error.clone());
-        let permanent = error.class() == ErrorClass::Permanent;
-        let mut wake = Vec::new();
-        if permanent && !self.closed {
-            let fail = if self.idle.is_empty() && self.in_use == 0 {
-                self.waiters.len()
-            } else {
-                // `connecting` counts this connect too.
-                usize::from(self.waiters.len() >= self.connecting)
-            };
-            for _ in 0..fail {
-                match self.waiters.serve_oldest(Handoff::Failed(error.clone())) {
-                    Ok(waker) => wake.extend(waker),
-                    Err(_) => break,
-                }
-                self.counters.failed_connect += 1;
-                self.probe_wanted = true;
+    // ---- slots: the only places `size` changes ------------------------------------------------
+
+    /// Takes a slot for a connect.
+    fn reserve_connect(&mut self) {
+        self.size += 1;
+        self.connecting += 1;
+    }
+
+    /// Gives a slot back and counts why its connection left.
+    fn free_slot(&mut self, held: Held) {
+        match held {
+            Held::Idle(reason) => self.counters.count_removal(reason),
+            Held::InUse(reason) => {
+                self.in_use -= 1;
+                self.counters.count_removal(reason);
             }
+            Held::Connecting => self.connecting -= 1,
         }
-        let mut opened = false;
-        if let Some(threshold) = breaker_threshold
-            && self.breaker_open_since.is_none()
-            && self.idle.is_empty()
-            && (permanent || self.connect_failures >= threshold)
-        {
-            self.breaker_open_since = Some(now);
-            self.counters.breaker_opened += 1;
-            opened = true;
-        }
-        let open = self.breaker_open_since.is_some();
-        let asked = std::mem::take(&mut self.probe_wanted);
-        let needed = self.waiters.len() >= self.connecting || self.size <= min_idle;
-        let retry = !self.closed
-            && self.size <= self.max_size
-            && if open {
-                self.connecting == 1 && (self.waiters.len() > 0 || self.size <= min_idle || asked)
-            } else {
-                needed
-            };
-        if !retry {
-            self.size -= 1;
-            self.connecting -= 1;
-        }
-        AfterFailure {
-            retry,
-            failures: self.connect_failures,
-            slow: permanent || open,
-            opened,
-            wake,
+        self.size -= 1;
+    }
+
+    /// After a slot was freed: connects for it, and whether the pool just drained while closed.
+    fn freed(&mut self) -> Freed {
+        Freed {
+            plan: self.plan_connects(),
             drained: self.closed && self.size == 0,
         }
     }
 
-    /// Records a connect that succeeded at `now`: the new connection is counted in use (the
-    /// caller puts it back, to a waiter or idle), the failure streak ends and the breaker
-    /// closes. Returns how long the breaker was open, if it was.
-    pub(crate) fn connect_succeeded(&mut self, now: Nanos) -> Option<Nanos> {
-        self.observe(now);
-        self.connecting -= 1;
+    // ---- checkout -----------------------------------------------------------------------------
+
+    /// The hot path: the most recently returned idle connection, counted in use, if it needs
+    /// neither a check nor retirement (judged on the coarse clock, so no clock is read); `vet`
+    /// says whether it needs the probe. `None` leaves everything as it was, for
+    /// [`State::checkout`]. (The probe decision is an out-parameter because a `(Live, Vet)`
+    /// return value carries padding that the compiler copies with overlapping moves; see
+    /// docs/pool.md.)
+    #[inline]
+    pub(crate) fn take_ready(&mut self, clock: &Clock, vet: &mut Vet) -> Option<Live<C>> {
+        if self.closed || self.idle.is_empty() {
+            return None;
+        }
+        let now = self.coarse_now(clock);
+        let top = self.idle.back()?;
+        let found = top.vet(now, self.settings.check_after, Source::Idle);
+        if top.is_expired(now) || found == Vet::Check {
+            return None;
+        }
+        *vet = found;
+        let live = self.idle.pop_back()?;
         self.in_use += 1;
-        self.counters.created += 1;
-        self.connect_failures = 0;
-        self.last_connect_error = None;
-        self.probe_wanted = false;
-        let since = self.breaker_open_since.take()?;
-        self.counters.breaker_closed += 1;
-        Some(now.saturating_sub(since))
+        self.counters.gets += 1;
+        Some(live)
+    }
+
+    /// One locked checkout step: take an idle connection (judged on the coarse clock), refuse
+    /// (closed, nothing idle for `try_get`, the breaker, a full queue), or join the queue with
+    /// `waker` and `deadline` and reserve connects by the spike rule.
+    pub(crate) fn checkout(
+        &mut self,
+        clock: &Clock,
+        wait: Wait,
+        deadline: Deadline,
+        waker: &Waker,
+    ) -> Step<C, E> {
+        if self.closed {
+            return Step::Refused(Error::Closed, ConnectPlan::default());
+        }
+        if let Some(live) = self.idle.pop_back() {
+            self.in_use += 1;
+            let now = self.coarse_now(clock);
+            if live.is_expired(now) {
+                let freed = self.retire(RemoveReason::MaxLifetime);
+                return Step::Expired(live, freed.plan);
+            }
+            self.counters.gets += 1;
+            let vet = live.vet(now, self.settings.check_after, Source::Idle);
+            return Step::Idle(live, vet);
+        }
+        if wait == Wait::IdleOnly {
+            return Step::Refused(Error::Unavailable, ConnectPlan::default());
+        }
+        if let Some((error, plan)) = self.fail_fast(deadline.start) {
+            return Step::Refused(error, plan);
+        }
+        if let Some(max_waiters) = self.settings.max_waiters
+            && self.waiters.len() >= max_waiters
+        {
+            self.counters.rejected_queue_full += 1;
+            let error = Error::QueueFull {
+                max_waiters,
+                last_connect_error: self.last_connect_error.clone(),
+            };
+            return Step::Refused(error, ConnectPlan::default());
+        }
+        self.observe(deadline.start);
+        let (key, cell) = self.waiters.push_back(waker.clone());
+        let pool_timer = self.background_alive;
+        if let Some(at) = deadline.at.filter(|_| pool_timer) {
+            self.add_deadline(at, key);
+        }
+        let plan = self.plan_connects();
+        Step::Queued {
+            key,
+            cell,
+            plan,
+            pool_timer,
+        }
+    }
+
+    /// A waiter gives up (dropped, or its own timer fired): it leaves the queue if it is still
+    /// in it. Its deadline entry is skipped as stale later; the connects planned for it keep
+    /// running and serve the next waiter or go idle.
+    pub(crate) fn leave(&mut self, key: WaiterKey) -> Left {
+        let status = self.status();
+        Left {
+            was_queued: self.waiters.cancel(key),
+            status,
+        }
+    }
+
+    /// Registers a waiter's deadline with the background task, poking it when this deadline is
+    /// earlier than any it will wake up for.
+    fn add_deadline(&mut self, deadline: Nanos, key: WaiterKey) {
+        if self.deadlines.len() >= 2 * self.waiters.len() + 32 {
+            let waiters = &self.waiters;
+            self.deadlines
+                .retain(|Reverse((_, k))| waiters.is_waiting(*k));
+        }
+        self.deadlines.push(Reverse((deadline, key)));
+        if self.timer_at.is_none_or(|t| deadline < t) {
+            self.timer_at = Some(deadline);
+            self.poke = true;
+        }
     }
 
     /// Whether a caller that found nothing idle at `now` is failed at once because the breaker
@@ -719,7 +632,7 @@ impl<C, E> State<C, E> {
     /// flight (the caller's own connect is then the next probe, and it waits for it). After a
     /// permanent failure it always is, and a probe is reserved if none is in flight (spawn the
     /// plan). Each rejection tells the probe that callers still ask.
-    pub(crate) fn fail_fast(&mut self, now: Nanos) -> Option<(Error<E>, ConnectPlan)> {
+    fn fail_fast(&mut self, now: Nanos) -> Option<(Error<E>, ConnectPlan)> {
         let since = self.breaker_open_since?;
         if self.closed || self.size.saturating_sub(self.connecting) >= self.max_size {
             return None;
@@ -742,23 +655,283 @@ impl<C, E> State<C, E> {
         self.counters.rejected_unreachable += 1;
         let probe = self.connecting == 0 && self.size < self.max_size;
         if probe {
-            self.size += 1;
-            self.connecting += 1;
+            self.reserve_connect();
         }
         Some((error, self.connect_plan(usize::from(probe))))
     }
 
-    /// The background task's pass over idle connections at `now`: takes out those past their
+    // ---- return -------------------------------------------------------------------------------
+
+    /// Takes a connection counted as in use back: to the oldest waiter, else to idle, else
+    /// (past its lifetime, the pool closing, or over its bound) out of the pool.
+    #[inline]
+    pub(crate) fn put_back(&mut self, mut live: Live<C>, back: Back, clock: &Clock) -> Returned<C> {
+        match back {
+            Back::Used => {
+                let now = self.coarse_now(clock);
+                if live.is_expired(now) {
+                    return self.close_returned(live, RemoveReason::MaxLifetime);
+                }
+                live.idle_since = now;
+            }
+            Back::Unverified => live.idle_since = UNVERIFIED,
+            Back::PassedOn => {}
+        }
+        self.place(live)
+    }
+
+    /// The oldest waiter, else idle, else out of the pool, for a connection whose stamps are
+    /// settled.
+    fn place(&mut self, live: Live<C>) -> Returned<C> {
+        if self.closed {
+            return self.close_returned(live, RemoveReason::Closed);
+        }
+        if self.size > self.max_size {
+            return self.close_returned(live, RemoveReason::Resized);
+        }
+        if self.waiters.len() > 0 {
+            // With a waiter in the FIFO the hand-off cannot come back.
+            let waker = self
+                .waiters
+                .serve_oldest(Handoff::Conn(live))
+                .ok()
+                .flatten();
+            return Returned::Handed(waker);
+        }
+        self.in_use -= 1;
+        if live.expires_at < self.retire_at {
+            // Expires before anything the background task will wake for: wake it to plan.
+            self.retire_at = live.expires_at;
+            self.poke = true;
+        }
+        match self.settings.queue {
+            QueueMode::Lifo => self.idle.push_back(live),
+            QueueMode::Fifo => self.idle.push_front(live),
+        }
+        Returned::Idle
+    }
+
+    fn close_returned(&mut self, live: Live<C>, reason: RemoveReason) -> Returned<C> {
+        Returned::Close {
+            live,
+            reason,
+            freed: self.retire(reason),
+        }
+    }
+
+    /// A connection in use leaves the pool (broken, failed its probe or check or reset, past
+    /// its lifetime, taken by the user): its slot is freed.
+    pub(crate) fn retire(&mut self, reason: RemoveReason) -> Freed {
+        self.free_slot(Held::InUse(reason));
+        self.freed()
+    }
+
+    // ---- connects -----------------------------------------------------------------------------
+
+    /// Reserves connects under the spike rule (see the module docs).
+    pub(crate) fn plan_connects(&mut self) -> ConnectPlan {
+        let max_connecting = if self.breaker_open_since.is_some() {
+            1
+        } else {
+            self.settings.max_connecting
+        };
+        let mut count = 0;
+        while !self.closed
+            && self.size < self.max_size
+            && self.connecting < max_connecting
+            && (self.connecting < self.waiters.len() || self.size < self.settings.min_idle)
+        {
+            self.reserve_connect();
+            count += 1;
+        }
+        self.connect_plan(count)
+    }
+
+    fn connect_plan(&self, count: usize) -> ConnectPlan {
+        ConnectPlan {
+            count,
+            failures: self.connect_failures,
+            slow: self
+                .last_connect_error
+                .as_ref()
+                .is_some_and(|e| e.class() == ErrorClass::Permanent),
+        }
+    }
+
+    /// A connect task gives its slot back without a result (it panicked, or was dropped with
+    /// its runtime). Returns whether the pool just drained while closed. No connects are
+    /// planned here: the task is gone, so the caller asks the background task for a pass.
+    pub(crate) fn release_connect_slot(&mut self) -> bool {
+        self.free_slot(Held::Connecting);
+        self.closed && self.size == 0
+    }
+
+    /// Records a connect that succeeded at `now`: the failure streak ends, the breaker closes,
+    /// and the new connection goes to the oldest waiter, else idle (or is closed if the pool
+    /// closed or shrank meanwhile); then more connects if waiters remain uncovered or the pool
+    /// is still below `min_idle` (the first plan was capped by `max_connecting` or the
+    /// breaker).
+    pub(crate) fn connect_succeeded(&mut self, live: Live<C>, now: Nanos) -> Connected<C> {
+        self.observe(now);
+        self.connecting -= 1;
+        self.in_use += 1;
+        self.counters.created += 1;
+        self.connect_failures = 0;
+        self.last_connect_error = None;
+        self.probe_wanted = false;
+        let reopened = self.breaker_open_since.take().map(|since| {
+            self.counters.breaker_closed += 1;
+            now.saturating_sub(since)
+        });
+        let returned = self.place(live);
+        let plan = match returned {
+            Returned::Close { .. } => ConnectPlan::default(),
+            _ => self.plan_connects(),
+        };
+        Connected {
+            returned,
+            plan,
+            reopened,
+        }
+    }
+
+    /// Records a connect attempt that failed with `error` at `now` (its slot still reserved)
+    /// and decides what follows:
+    ///
+    /// - a permanent error fails waiters at once with [`Error::Connect`]: every waiter when no
+    ///   connection is idle or in use (none can come back to serve them), else the oldest one
+    ///   if some waiter is not covered by the other connects in flight (the one this connect
+    ///   was meant to serve);
+    /// - the breaker opens when it is on, closed, nothing is idle, and the error is permanent
+    ///   or the failures in a row reached `breaker_threshold`;
+    /// - the task retries while it is still needed: while the breaker is open, only if it is
+    ///   the one connect in flight (the probe) and someone still asks (a waiter, `min_idle`,
+    ///   or a caller failed or timed out since its last attempt); otherwise if some waiter is not
+    ///   covered by the other connects or the pool is below `min_idle`. If not, its slot is
+    ///   given back here.
+    pub(crate) fn connect_failed(&mut self, error: &ConnectError<E>, now: Nanos) -> AfterFailure {
+        self.observe(now);
+        self.counters.connect_errors += 1;
+        self.connect_failures = self.connect_failures.saturating_add(1);
+        self.last_connect_error = Some(error.clone());
+        let permanent = error.class() == ErrorClass::Permanent;
+        let min_idle = self.settings.min_idle;
+        let mut wake = Vec::new();
+        if permanent && !self.closed {
+            let fail = if self.idle.is_empty() && self.in_use == 0 {
+                self.waiters.len()
+            } else {
+                // `connecting` counts this connect too.
+                usize::from(self.waiters.len() >= self.connecting)
+            };
+            for _ in 0..fail {
+                let failed = Handoff::Failed(Error::Connect(error.clone()));
+                match self.waiters.serve_oldest(failed) {
+                    Ok(waker) => wake.extend(waker),
+                    Err(_) => break,
+                }
+                self.counters.failed_connect += 1;
+                self.probe_wanted = true;
+            }
+        }
+        let mut opened = false;
+        if let Some(threshold) = self.settings.breaker_threshold
+            && self.breaker_open_since.is_none()
+            && self.idle.is_empty()
+            && (permanent || self.connect_failures >= threshold)
+        {
+            self.breaker_open_since = Some(now);
+            self.counters.breaker_opened += 1;
+            opened = true;
+        }
+        let open = self.breaker_open_since.is_some();
+        let asked = std::mem::take(&mut self.probe_wanted);
+        let needed = self.waiters.len() >= self.connecting || self.size <= min_idle;
+        let retry = !self.closed
+            && self.size <= self.max_size
+            && if open {
+                self.connecting == 1 && (self.waiters.len() > 0 || self.size <= min_idle || asked)
+            } else {
+                needed
+            };
+        if !retry {
+            self.free_slot(Held::Connecting);
+        }
+        AfterFailure {
+            retry,
+            failures: self.connect_failures,
+            slow: permanent || open,
+            opened,
+            wake,
+            drained: self.closed && self.size == 0,
+        }
+    }
+
+    // ---- the background task ------------------------------------------------------------------
+
+    /// Marks the background task running; true if it was not (and the pool is open), in which
+    /// case the caller spawns it.
+    pub(crate) fn start_background(&mut self) -> bool {
+        let start = !self.background_alive && !self.closed;
+        self.background_alive |= start;
+        start
+    }
+
+    /// The background task's future was dropped (its runtime shut down while the pool lives
+    /// on): the clock stops, and every waiter whose deadline it watched must poll again (their
+    /// wakers go to `wake`); the first to notice restarts it.
+    pub(crate) fn background_gone(&mut self, wake: &mut Vec<Waker>) {
+        self.background_alive = false;
+        self.clock_live = false;
+        self.timer_at = None;
+        self.waiters.wakers(wake);
+    }
+
+    /// The background task's pass over the clock and the deadlines: stores the reading, serves
+    /// every waiter whose deadline passed with [`Handoff::TimedOut`] (their wakers go to
+    /// `wake`), decides whether the clock keeps ticking, and says when to look again.
+    pub(crate) fn tick(&mut self, now: Nanos, wake: &mut Vec<Waker>) -> Tick {
+        self.observe(now);
+        let mut snapshot = None;
+        while let Some(&Reverse((deadline, key))) = self.deadlines.peek() {
+            if !self.waiters.is_waiting(key) {
+                self.deadlines.pop();
+                continue;
+            }
+            if deadline > now {
+                break;
+            }
+            self.deadlines.pop();
+            // The counts as the first expired caller saw them, itself included.
+            let status = *snapshot.get_or_insert_with(|| self.status());
+            wake.extend(self.waiters.serve(key, Handoff::TimedOut(status)));
+            // A caller that gave up still asked: the breaker's probe keeps going.
+            self.probe_wanted |= self.breaker_open_since.is_some();
+        }
+        self.timer_at = self.deadlines.peek().map(|Reverse((d, _))| *d);
+        if self.clock_live && !self.clock_used {
+            self.clock_live = false;
+        }
+        self.clock_used = false;
+        Tick {
+            ticking: self.clock_live,
+            timer_at: self.timer_at,
+            retire_at: self.retire_at,
+            closed: self.closed,
+        }
+    }
+
+    /// The maintenance pass over idle connections at `now`: takes out those past their
     /// lifetime, and, while the pool is above `min_idle`, those idle for `idle_timeout` or
-    /// whose check was cut short (least recently used first); counts them and returns them to
-    /// be closed. Then notes the earliest deadline among the idle connections left (see
-    /// [`State::next_retire`]).
-    pub(crate) fn retire_idle(
-        &mut self,
-        now: Nanos,
-        idle_timeout: Option<Nanos>,
-        min_idle: usize,
-    ) -> Vec<(Live<C>, RemoveReason)> {
+    /// whose check was cut short (least recently used first); then plans connects (which
+    /// refills to `min_idle`) and notes the earliest deadline among the idle connections left,
+    /// for the background task's next wake-up (`retire_at`). Nothing while closed.
+    pub(crate) fn reap(&mut self, now: Nanos) -> Removed<C> {
+        if self.closed {
+            return Removed::default();
+        }
+        let idle_timeout = self.settings.idle_timeout;
+        let min_idle = self.settings.min_idle;
         let mut removed = Vec::new();
         let mut i = 0;
         while i < self.idle.len() {
@@ -777,8 +950,7 @@ impl<C, E> State<C, E> {
             };
             match reason.and_then(|r| self.idle.remove(i).map(|l| (l, r))) {
                 Some((live, reason)) => {
-                    self.size -= 1;
-                    self.counters.count_removal(reason);
+                    self.free_slot(Held::Idle(reason));
                     removed.push((live, reason));
                 }
                 None => i += 1,
@@ -798,121 +970,121 @@ impl<C, E> State<C, E> {
             }
         }
         self.retire_at = next;
-        removed
+        Removed {
+            removed,
+            plan: self.plan_connects(),
+        }
     }
 
-    /// When the background task must next look at the idle connections: the earliest lifetime
-    /// deadline among them (and idle deadline, as of its last pass); `Nanos::MAX` for none.
-    pub(crate) fn next_retire(&self) -> Nanos {
-        self.retire_at
-    }
-
-    /// Takes a connection that is counted as in use back: to the oldest waiter, else to idle,
-    /// else (closing, or over the bound) out of the pool.
-    pub(crate) fn put_back(
-        &mut self,
-        live: Live<C>,
-        lifo: bool,
-        min_idle: usize,
-        max_connecting: usize,
-    ) -> Returned<C> {
-        if self.closed || self.size > self.max_size {
-            let reason = if self.closed {
-                RemoveReason::Closed
-            } else {
-                RemoveReason::Resized
-            };
-            let (plan, drained) = self.remove_in_use(reason, min_idle, max_connecting);
-            return Returned::Close {
-                live,
-                reason,
-                plan,
-                drained,
-            };
-        }
-        if self.waiters.len() > 0 {
-            // With a waiter in the FIFO the hand-off cannot come back.
-            let waker = self
-                .waiters
-                .serve_oldest(Handoff::Conn(live))
-                .ok()
-                .flatten();
-            return Returned::Handed(waker);
-        }
-        self.in_use -= 1;
-        if live.expires_at < self.retire_at {
-            // Expires before anything the background task will wake for: wake it to plan.
-            self.retire_at = live.expires_at;
-            self.poke = true;
-        }
-        if lifo {
-            self.idle.push_back(live);
-        } else {
-            self.idle.push_front(live);
-        }
-        Returned::Idle
-    }
-
-    /// Forgets a connection that was in use; returns connects to start for the freed slot and
-    /// whether the pool just drained while closed.
-    pub(crate) fn remove_in_use(
-        &mut self,
-        reason: RemoveReason,
-        min_idle: usize,
-        max_connecting: usize,
-    ) -> (ConnectPlan, bool) {
-        self.in_use -= 1;
-        self.size -= 1;
-        self.counters.count_removal(reason);
-        let plan = self.plan_connects(min_idle, max_connecting);
-        (plan, self.closed && self.size == 0)
-    }
-
-    /// Pops the next idle connection to hand out, counting it in use.
-    #[inline]
     /// Removes the idle connections that have sat idle since `cutoff` or longer (and those of
     /// unknown health), counting them as failed checks: after a health check ran out of
     /// `check_timeout`, the connections idle at least as long as the silent one most likely
     /// crossed the same network event (a NAT or firewall that dropped its state, a failover),
     /// and checking them one by one would cost one caller a `check_timeout` each.
-    pub(crate) fn evict_idle_since(&mut self, cutoff: Nanos) -> Vec<Live<C>> {
-        let mut evicted = Vec::new();
+    pub(crate) fn evict_idle_since(&mut self, cutoff: Nanos) -> Removed<C> {
+        let mut removed = Vec::new();
         let mut i = 0;
         while i < self.idle.len() {
             let live = &self.idle[i];
-            if live.idle_since <= cutoff || live.is_unverified() {
-                if let Some(live) = self.idle.remove(i) {
-                    self.size -= 1;
-                    self.counters.count_removal(RemoveReason::CheckFailed);
-                    evicted.push(live);
-                }
+            if (live.idle_since <= cutoff || live.is_unverified())
+                && let Some(live) = self.idle.remove(i)
+            {
+                self.free_slot(Held::Idle(RemoveReason::CheckFailed));
+                removed.push((live, RemoveReason::CheckFailed));
             } else {
                 i += 1;
             }
         }
-        evicted
+        Removed {
+            removed,
+            plan: self.plan_connects(),
+        }
     }
 
-    pub(crate) fn pop_idle(&mut self) -> Option<Live<C>> {
-        let live = self.idle.pop_back()?;
-        self.in_use += 1;
-        Some(live)
+    // ---- the pool's life ----------------------------------------------------------------------
+
+    /// Changes the bound on `size`: surplus idle connections leave at once (oldest first), the
+    /// surplus in use when it comes back ([`State::put_back`]); growing plans connects for the
+    /// waiters.
+    pub(crate) fn resize(&mut self, max_size: usize) -> Removed<C> {
+        self.max_size = max_size;
+        let mut removed = Vec::new();
+        while self.size > self.max_size {
+            let Some(live) = self.idle.pop_front() else {
+                break;
+            };
+            self.free_slot(Held::Idle(RemoveReason::Resized));
+            removed.push((live, RemoveReason::Resized));
+        }
+        Removed {
+            removed,
+            plan: self.plan_connects(),
+        }
+    }
+
+    /// Closes the pool: every waiter is handed [`Error::Closed`], the deadlines are dropped,
+    /// and the idle connections leave, to be closed. Connections in use and connects in flight
+    /// leave as they come back. Idempotent: a second call takes nothing.
+    pub(crate) fn close(&mut self) -> Closing<C> {
+        let mut closing = Closing {
+            wake: Vec::new(),
+            idle: Vec::new(),
+        };
+        if self.closed {
+            return closing;
+        }
+        self.closed = true;
+        while let Ok(waker) = self.waiters.serve_oldest(Handoff::Failed(Error::Closed)) {
+            closing.wake.extend(waker);
+        }
+        self.deadlines.clear();
+        self.timer_at = None;
+        while let Some(live) = self.idle.pop_front() {
+            self.free_slot(Held::Idle(RemoveReason::Closed));
+            closing.idle.push(live);
+        }
+        closing
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, not(loom)))]
 mod tests {
     use std::task::Waker;
+    use std::time::Duration;
 
     use super::*;
 
     type St = State<u32, std::io::Error>;
 
+    fn settings(max_size: usize) -> Settings {
+        Settings::new(&Config {
+            max_size,
+            ..Config::default()
+        })
+    }
+
+    fn live(conn: u32, now: Nanos) -> Live<u32> {
+        Live {
+            conn,
+            created_at: now,
+            expires_at: Nanos::MAX,
+            idle_since: now,
+        }
+    }
+
+    fn queue(st: &mut St) -> (WaiterKey, Arc<HandoffCell<u32, std::io::Error>>) {
+        let deadline = Deadline { start: 0, at: None };
+        match st.checkout(&Clock::new(), Wait::Queue, deadline, Waker::noop()) {
+            Step::Queued { key, cell, .. } => (key, cell),
+            other => panic!("expected to queue, got {other:?}"),
+        }
+    }
+
     /// Callers that queue and give up (or are served) leave stale deadline entries; the heap
     /// must stay within a constant factor of the live waiters however many come and go.
     #[test]
     fn deadline_heap_stays_bounded_under_enqueue_and_cancel() {
-        let mut st = St::new(1);
+        let mut st = St::new(settings(1));
         st.background_alive = true;
         let parked: Vec<WaiterKey> = (0..100)
             .map(|i| {
@@ -924,7 +1096,7 @@ mod tests {
         for i in 0..100_000u64 {
             let (key, _) = st.waiters.push_back(Waker::noop().clone());
             st.add_deadline(2_000_000 + i, key);
-            assert!(st.waiters.cancel(key));
+            assert!(st.leave(key).was_queued);
             // Compaction runs before a push once stale entries outnumber the live ones.
             assert!(
                 st.deadlines.len() <= 2 * (st.waiters.len() + 1) + 33,
@@ -943,80 +1115,13 @@ mod tests {
         assert_eq!(st.timer_at, Some(1_000_050));
     }
 
-    /// A slot's hand-off cell is reset and reused once its waiter has let go of it, and never
-    /// while the waiter still holds it: a hand-off nobody collected yet survives the slot being
-    /// reused by the next waiter.
-    #[test]
-    fn cells_are_reused_only_when_their_waiter_let_go() {
-        let mut q = WaiterQueue::<u32, std::io::Error>::new();
-        let live = |conn| {
-            Handoff::Conn(Live {
-                conn,
-                created_at: 0,
-                expires_at: Nanos::MAX,
-                idle_since: 0,
-            })
-        };
-        // Served and collected: the next waiter in that slot gets the same cell, reset.
-        let (a, cell_a) = q.push_back(Waker::noop().clone());
-        q.serve_oldest(live(1)).expect("a waiter");
-        assert!(matches!(cell_a.poll(Waker::noop()), Some(Handoff::Conn(l)) if l.conn == 1));
-        let first = Arc::as_ptr(&cell_a);
-        drop(cell_a);
-        let (b, cell_b) = q.push_back(Waker::noop().clone());
-        assert_eq!(b.index, a.index);
-        assert_eq!(Arc::as_ptr(&cell_b), first, "a cell nobody holds is reused");
-        assert!(
-            cell_b.poll(Waker::noop()).is_none(),
-            "reset: nothing to collect"
-        );
-        // Served but not collected: the slot comes round again before the waiter polls.
-        q.serve_oldest(live(2)).expect("a waiter");
-        let (c, cell_c) = q.push_back(Waker::noop().clone());
-        assert_eq!(c.index, b.index);
-        assert!(
-            !Arc::ptr_eq(&cell_b, &cell_c),
-            "a held cell is replaced, not reset"
-        );
-        assert!(matches!(cell_b.poll(Waker::noop()), Some(Handoff::Conn(l)) if l.conn == 2));
-        // A stale key cannot cancel the slot's new waiter.
-        assert!(!q.cancel(b));
-        assert!(q.is_waiting(c));
-        assert!(q.cancel(c));
-        assert_eq!(q.len(), 0);
-    }
-
-    /// A waiter that gives up unserved leaves nothing behind: its waker (and with it its task)
-    /// is released at once, not when the slot is next reused, and the cell is reused after.
-    #[test]
-    fn cancel_releases_the_waker_and_the_cell_is_reused() {
-        struct Task;
-        impl std::task::Wake for Task {
-            fn wake(self: Arc<Self>) {}
-        }
-        let task = Arc::new(Task);
-        let mut q = WaiterQueue::<u32, std::io::Error>::new();
-        let (key, cell) = q.push_back(Waker::from(Arc::clone(&task)));
-        assert_eq!(Arc::strong_count(&task), 2, "the queue holds the waker");
-        assert!(q.cancel(key));
-        assert_eq!(Arc::strong_count(&task), 1, "cancel dropped the waker");
-        assert!(cell.take().is_none(), "nothing was handed over");
-        let first = Arc::as_ptr(&cell);
-        drop(cell);
-        let (_, again) = q.push_back(Waker::noop().clone());
-        assert_eq!(Arc::as_ptr(&again), first);
-        assert!(again.poll(Waker::noop()).is_none());
-        assert!(q.serve_oldest(Handoff::Closed).is_ok());
-        assert!(matches!(again.poll(Waker::noop()), Some(Handoff::Closed)));
-    }
-
     /// A deadline earlier than any the background task plans for pokes it; a later one does not.
     #[test]
     fn only_an_earlier_deadline_pokes_the_background_task() {
-        let mut st = St::new(1);
+        let mut st = St::new(settings(1));
         let (a, _) = st.waiters.push_back(Waker::noop().clone());
         st.add_deadline(500, a);
-        assert!(std::mem::take(&mut st.poke));
+        assert!(st.take_poke());
         let (b, _) = st.waiters.push_back(Waker::noop().clone());
         st.add_deadline(900, b);
         assert!(!st.poke, "a later deadline needs no wake-up");
@@ -1032,19 +1137,19 @@ mod tests {
     /// success closes it.
     #[test]
     fn breaker_opens_with_nothing_idle_caps_connects_and_fails_fast_only_during_a_probe() {
-        let mut st = St::new(4);
-        let error = ConnectError::<std::io::Error>::TimedOut(std::time::Duration::from_secs(1));
-        // Two callers wait; two connects for them.
+        let mut st = St::new(settings(4));
+        let error = ConnectError::<std::io::Error>::TimedOut(Duration::from_secs(1));
+        // Two callers wait; two connects for them (max_connecting 2, the default).
         for _ in 0..2 {
             let _ = st.waiters.push_back(Waker::noop().clone());
         }
-        assert_eq!(st.plan_connects(0, 2).count, 2);
+        assert_eq!(st.plan_connects().count, 2);
         for failures in 1..=2 {
-            let after = st.connect_failed(&error, 10, 0, Some(3));
+            let after = st.connect_failed(&error, 10);
             assert!(after.retry && !after.opened && !after.slow, "{failures}");
         }
         assert!(st.fail_fast(20).is_none(), "closed breaker");
-        let after = st.connect_failed(&error, 30, 0, Some(3));
+        let after = st.connect_failed(&error, 30);
         assert!(after.opened && after.slow);
         // The other connect in flight gives its slot back at its next failure; one remains.
         assert!(!after.retry);
@@ -1056,14 +1161,18 @@ mod tests {
         assert!(matches!(
             failed,
             Error::Unreachable { consecutive_failures: 3, open_for, .. }
-                if open_for == std::time::Duration::from_nanos(20)
+                if open_for == Duration::from_nanos(20)
         ));
         // The probe fails again: the waiters and the failed-fast caller still ask. Then the
         // waiters leave and nobody asks before the next failure: it stops.
-        let after = st.connect_failed(&error, 60, 0, Some(3));
+        let after = st.connect_failed(&error, 60);
         assert!(after.retry);
-        while st.waiters.serve_oldest(Handoff::Closed).is_ok() {}
-        let after = st.connect_failed(&error, 70, 0, Some(3));
+        while st
+            .waiters
+            .serve_oldest(Handoff::Failed(Error::Closed))
+            .is_ok()
+        {}
+        let after = st.connect_failed(&error, 70);
         assert!(!after.retry, "nobody asked since the last attempt");
         assert_eq!((st.size, st.connecting), (0, 0));
         // No probe in flight: the next caller is let through and its connect is the probe;
@@ -1072,9 +1181,11 @@ mod tests {
         for _ in 0..3 {
             let _ = st.waiters.push_back(Waker::noop().clone());
         }
-        assert_eq!(st.plan_connects(0, 2).count, 1);
+        assert_eq!(st.plan_connects().count, 1);
         assert!(st.fail_fast(95).is_some());
-        assert_eq!(st.connect_succeeded(100), Some(70));
+        let connected = st.connect_succeeded(live(1, 100), 100);
+        assert_eq!(connected.reopened, Some(70));
+        assert!(matches!(connected.returned, Returned::Handed(_)));
         assert!(!st.status().breaker_open);
         assert_eq!(
             (st.counters.breaker_opened, st.counters.breaker_closed),
@@ -1087,24 +1198,161 @@ mod tests {
     #[test]
     fn coarse_clock_stops_after_a_tick_without_use() {
         let clock = Clock::new();
-        let mut st = St::new(1);
+        let mut st = St::new(settings(1));
         st.background_alive = true;
         let first = st.coarse_now(&clock);
-        assert!(st.clock_live && std::mem::take(&mut st.poke));
+        assert!(st.clock_live && st.take_poke());
         // While live, the stored reading is returned as is.
         st.now = first + 5;
         assert_eq!(st.coarse_now(&clock), first + 5);
         assert!(!st.poke);
         let mut woken = Vec::new();
         assert!(
-            st.tick(first + 10, &mut woken),
+            st.tick(first + 10, &mut woken).ticking,
             "used since the last tick: keeps ticking"
         );
-        assert!(!st.tick(first + 20, &mut woken), "unused for a tick: stops");
+        assert!(
+            !st.tick(first + 20, &mut woken).ticking,
+            "unused for a tick: stops"
+        );
         assert!(!st.clock_live);
         // Without a background task the clock never goes live (nobody would keep it fresh).
-        let mut lone = St::new(1);
+        let mut lone = St::new(settings(1));
         lone.coarse_now(&clock);
         assert!(!lone.clock_live && !lone.poke);
+    }
+
+    /// The connect rule at the level of the counts: connects only for uncovered waiters or to
+    /// reach `min_idle`, capped by `max_connecting` and `max_size`; a connection coming back
+    /// goes to the oldest waiter before idle.
+    #[test]
+    fn connects_cover_waiters_once_and_a_return_serves_the_oldest() {
+        let mut st = St::new(settings(3));
+        let (first, first_cell) = queue(&mut st);
+        assert_eq!(st.connecting, 1, "one connect for one waiter");
+        let (_second, _) = queue(&mut st);
+        let (_third, _) = queue(&mut st);
+        assert_eq!(st.connecting, 2, "capped by max_connecting");
+        assert_eq!(st.plan_connects().count, 0, "every slot planned already");
+        let connected = st.connect_succeeded(live(7, 0), 0);
+        assert!(matches!(connected.returned, Returned::Handed(_)));
+        assert_eq!(
+            connected.plan.count, 1,
+            "the third waiter is still uncovered"
+        );
+        assert!(!st.waiters.is_waiting(first));
+        assert!(matches!(
+            first_cell.take(),
+            Some(Handoff::Conn(l)) if l.conn == 7
+        ));
+        assert_eq!((st.size, st.in_use, st.connecting), (3, 1, 2));
+        assert!(st.invariant_holds());
+    }
+
+    /// Every transition, driven at random with no runtime, keeps the invariant, and every
+    /// connection is accounted for: handed out, idle, or closed.
+    #[test]
+    fn random_transitions_keep_the_invariant() {
+        let clock = Clock::new();
+        for seed in 0..200 {
+            let mut rng = fastrand::Rng::with_seed(seed);
+            let mut st = St::new(Settings {
+                min_idle: rng.usize(0..2),
+                max_connecting: rng.usize(1..4),
+                ..settings(rng.usize(1..5))
+            });
+            st.background_alive = rng.bool();
+            let mut held: Vec<Live<u32>> = Vec::new();
+            let mut cells = Vec::new();
+            let mut next = 0u32;
+            let mut now = 0;
+            for _ in 0..300 {
+                now += rng.u64(0..1_000_000);
+                match rng.u8(0..12) {
+                    0 | 1 => {
+                        let wait = if rng.bool() {
+                            Wait::Queue
+                        } else {
+                            Wait::IdleOnly
+                        };
+                        let deadline = Deadline {
+                            start: now,
+                            at: Some(now + 50_000_000),
+                        };
+                        match st.checkout(&clock, wait, deadline, Waker::noop()) {
+                            Step::Idle(live, _) => held.push(live),
+                            Step::Queued { key, cell, .. } => cells.push((key, cell)),
+                            Step::Expired(..) | Step::Refused(..) => {}
+                        }
+                    }
+                    2 if !cells.is_empty() => {
+                        let (key, cell) = cells.swap_remove(rng.usize(0..cells.len()));
+                        if !st.leave(key).was_queued
+                            && let Some(Handoff::Conn(live)) = cell.take()
+                        {
+                            held.push(live);
+                        }
+                    }
+                    3 if !cells.is_empty() => {
+                        let i = rng.usize(0..cells.len());
+                        match cells[i].1.poll(Waker::noop()) {
+                            Some(Handoff::Conn(live)) => {
+                                held.push(live);
+                                cells.swap_remove(i);
+                            }
+                            Some(_) => {
+                                cells.swap_remove(i);
+                            }
+                            None => {}
+                        }
+                    }
+                    4 | 5 if !held.is_empty() => {
+                        let live = held.swap_remove(rng.usize(0..held.len()));
+                        let back = [Back::Used, Back::Unverified, Back::PassedOn][rng.usize(0..3)];
+                        let _ = st.put_back(live, back, &clock);
+                    }
+                    6 if !held.is_empty() => {
+                        held.swap_remove(rng.usize(0..held.len()));
+                        let _ = st.retire(RemoveReason::Broken);
+                    }
+                    7 if st.connecting > 0 => {
+                        if rng.bool() {
+                            next += 1;
+                            let _ = st.connect_succeeded(live(next, now), now);
+                        } else {
+                            let error = ConnectError::TimedOut(Duration::from_secs(1));
+                            let _ = st.connect_failed(&error, now);
+                        }
+                    }
+                    8 if st.connecting > 0 && rng.u8(0..4) == 0 => {
+                        st.release_connect_slot();
+                    }
+                    9 => {
+                        let mut wake = Vec::new();
+                        let _ = st.tick(now, &mut wake);
+                        let _ = st.reap(now);
+                    }
+                    10 => {
+                        let _ = st.resize(rng.usize(1..5).max(st.settings.min_idle));
+                    }
+                    11 if rng.u8(0..20) == 0 => {
+                        let _ = st.close();
+                    }
+                    _ => {
+                        let _ = st.plan_connects();
+                    }
+                }
+                assert!(st.invariant_holds(), "seed {seed}: {:?}", st.status());
+                assert_eq!(st.in_use, held.len() + served(&cells), "seed {seed}");
+            }
+        }
+
+        /// Connections handed to waiters that have not collected them yet.
+        fn served(cells: &[(WaiterKey, Arc<HandoffCell<u32, std::io::Error>>)]) -> usize {
+            cells
+                .iter()
+                .filter(|(_, cell)| cell.is_served_with_conn())
+                .count()
+        }
     }
 }

@@ -48,15 +48,20 @@
 //!
 //! See `docs/pool.md` in the repository for the state machine and measured costs.
 
+mod checkout;
 mod clock;
 mod config;
+mod connect;
 mod error;
 mod guard;
 mod internals;
 mod maintenance;
 mod manager;
 mod pool;
+mod shared;
 mod stats;
+mod sync;
+mod waiters;
 
 pub use config::{Builder, Config, Observer, QueueMode};
 pub use error::{BuildError, ConnectError, Error, Phase, TimeoutError};

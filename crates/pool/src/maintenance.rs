@@ -1,5 +1,6 @@
-//! The background task: one per pool. It holds only a `Weak` reference, so it never keeps the
-//! pool alive, and stops when the pool is closed or its shared state is dropped.
+//! The background task, one per pool, and its maintenance pass. It holds only a `Weak`
+//! reference, so it never keeps the pool alive, and stops when the pool is closed or its shared
+//! state is dropped.
 //!
 //! It does three jobs on one timer:
 //! - **deadlines**: it wakes at the earliest waiter deadline and serves every waiter whose
@@ -27,7 +28,7 @@ use tokio::sync::Notify;
 
 use crate::clock::{Nanos, nanos};
 use crate::manager::Manager;
-use crate::pool::Shared;
+use crate::shared::Shared;
 
 /// The task's future. The [`Alive`] guard is made here, outside the `async` block, so it is
 /// dropped with the future even if the future is never polled (a runtime shut down right after
@@ -49,30 +50,28 @@ pub(crate) fn run<M: Manager>(
                     return;
                 };
                 let now = shared.clock.now();
-                let (ticking, timer_at, mut retire_at, closed) = shared.with_state(|st| {
-                    let ticking = st.tick(now, &mut wakers);
-                    (ticking, st.timer_at, st.next_retire(), st.closed)
-                });
+                let tick = shared.with_state(|st| st.tick(now, &mut wakers));
                 for w in wakers.drain(..) {
                     w.wake();
                 }
-                if closed {
+                if tick.closed {
                     return;
                 }
+                let mut retire_at = tick.retire_at;
                 let due =
                     now >= next_pass || shared.maintain_requested.swap(false, Ordering::AcqRel);
                 if due || now >= retire_at {
-                    retire_at = shared.maintain(now);
+                    retire_at = maintain(&shared, now);
                 }
                 if due {
                     next_pass = now.saturating_add(nanos(shared.config.maintenance_interval()));
                 }
                 // A connection going idle after this read with an earlier deadline pokes us.
                 let mut at = next_pass.min(retire_at);
-                if ticking {
+                if tick.ticking {
                     at = at.min(now.saturating_add(nanos(shared.config.clock_tick())));
                 }
-                if let Some(t) = timer_at {
+                if let Some(t) = tick.timer_at {
                     at = at.min(t);
                 }
                 shared.clock.instant(at)
@@ -83,6 +82,20 @@ pub(crate) fn run<M: Manager>(
             }
         }
     }
+}
+
+/// One maintenance pass: retire idle connections past `max_lifetime`, reap idle ones past
+/// `idle_timeout` down to `min_idle`, refill to `min_idle` ([`State::reap`]). Returns when the
+/// next idle connection is due (`Nanos::MAX` for none), for the task's next wake-up.
+///
+/// [`State::reap`]: crate::internals::State::reap
+fn maintain<M: Manager>(shared: &Arc<Shared<M>>, now: Nanos) -> Nanos {
+    let (reaped, next) = shared.with_state(|st| {
+        let reaped = st.reap(now);
+        (reaped, st.next_retire())
+    });
+    shared.finish(reaped);
+    next
 }
 
 /// Marks the background task gone when its future is dropped, however that happens.
@@ -96,13 +109,7 @@ impl<M: Manager> Drop for Alive<M> {
             return;
         };
         let mut wakers = Vec::new();
-        shared.with_state(|st| {
-            st.background_alive = false;
-            st.clock_live = false;
-            st.timer_at = None;
-            // Waiters whose deadlines this task watched must learn that it is gone.
-            st.waiters.wakers(&mut wakers);
-        });
+        shared.with_state(|st| st.background_gone(&mut wakers));
         for w in wakers {
             w.wake();
         }

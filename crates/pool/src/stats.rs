@@ -1,6 +1,10 @@
 //! What the pool reports: [`Status`] (counts now, and whether the breaker is open), [`Stats`]
-//! (cumulative counters), [`PoolEvent`] and [`RemoveReason`].
+//! (cumulative counters), [`PoolEvent`] and [`RemoveReason`]; and how it counts them: most
+//! counters under the pool lock (`Counters`, in `State`, so they cost no atomic operation),
+//! those of callers that waited in atomics (`WaitCounters`), since a woken waiter collects its
+//! connection without the pool lock.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 /// The pool's counts at one moment, taken under one short lock.
@@ -154,4 +158,96 @@ pub enum PoolEvent<'a> {
         /// Why.
         reason: RemoveReason,
     },
+}
+
+/// Cumulative counters kept under the lock (so they cost no atomic operations).
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct Counters {
+    pub(crate) gets: u64,
+    pub(crate) rejected_queue_full: u64,
+    pub(crate) created: u64,
+    pub(crate) connect_errors: u64,
+    pub(crate) closed_broken: u64,
+    pub(crate) closed_idle: u64,
+    pub(crate) closed_lifetime: u64,
+    pub(crate) closed_check_failed: u64,
+    pub(crate) closed_dead: u64,
+    pub(crate) closed_reset_failed: u64,
+    pub(crate) closed_resized: u64,
+    pub(crate) closed_close: u64,
+    pub(crate) taken: u64,
+    pub(crate) rejected_unreachable: u64,
+    pub(crate) failed_connect: u64,
+    pub(crate) breaker_opened: u64,
+    pub(crate) breaker_closed: u64,
+}
+
+impl Counters {
+    pub(crate) fn count_removal(&mut self, reason: RemoveReason) {
+        let c = match reason {
+            RemoveReason::Broken => &mut self.closed_broken,
+            RemoveReason::IdleTimeout => &mut self.closed_idle,
+            RemoveReason::MaxLifetime => &mut self.closed_lifetime,
+            RemoveReason::CheckFailed => &mut self.closed_check_failed,
+            RemoveReason::Dead => &mut self.closed_dead,
+            RemoveReason::ResetFailed => &mut self.closed_reset_failed,
+            RemoveReason::Resized => &mut self.closed_resized,
+            RemoveReason::Closed => &mut self.closed_close,
+            RemoveReason::Taken => &mut self.taken,
+        };
+        *c += 1;
+    }
+}
+
+/// Counters of callers that waited, updated outside the lock by the woken caller.
+#[derive(Debug, Default)]
+pub(crate) struct WaitCounters {
+    gets_waited: AtomicU64,
+    timeouts: AtomicU64,
+    wait_nanos_total: AtomicU64,
+    wait_nanos_max: AtomicU64,
+}
+
+impl WaitCounters {
+    /// A caller got a connection after waiting `nanos`.
+    #[inline]
+    pub(crate) fn record(&self, nanos: u64) {
+        self.gets_waited.fetch_add(1, Ordering::Relaxed);
+        self.wait_nanos_total.fetch_add(nanos, Ordering::Relaxed);
+        self.wait_nanos_max.fetch_max(nanos, Ordering::Relaxed);
+    }
+
+    pub(crate) fn timed_out(&self) {
+        self.timeouts.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+impl Stats {
+    /// The public counters from the ones kept under the lock and the waiters' atomics.
+    pub(crate) fn from_parts(c: &Counters, waits: &WaitCounters) -> Self {
+        let gets_waited = waits.gets_waited.load(Ordering::Relaxed);
+        Stats {
+            gets: c.gets + gets_waited,
+            gets_waited,
+            timeouts: waits.timeouts.load(Ordering::Relaxed),
+            rejected_queue_full: c.rejected_queue_full,
+            connections_created: c.created,
+            connect_errors: c.connect_errors,
+            closed_broken: c.closed_broken,
+            closed_idle: c.closed_idle,
+            closed_lifetime: c.closed_lifetime,
+            closed_check_failed: c.closed_check_failed,
+            closed_dead: c.closed_dead,
+            closed_reset_failed: c.closed_reset_failed,
+            closed_resized: c.closed_resized,
+            closed_close: c.closed_close,
+            taken: c.taken,
+            rejected_unreachable: c.rejected_unreachable,
+            failed_connect: c.failed_connect,
+            breaker_opened: c.breaker_opened,
+            breaker_closed: c.breaker_closed,
+            wait_time_total: Duration::from_nanos(waits.wait_nanos_total.load(Ordering::Relaxed)),
+            wait_time_max: Duration::from_nanos(waits.wait_nanos_max.load(Ordering::Relaxed)),
+        }
+    }
 }
