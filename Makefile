@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 CARGO ?= cargo
 
-.PHONY: test lint fmt bench loadtest demo pg-up pg-down docs ci
+.PHONY: test lint fmt bench loadtest demo pg-up pg-down docs ci loom
 
 ## The whole test suite. Each test binary starts (or reuses, via DATABASE_URL) its own
 ## PostgreSQL through tarn-testkit and removes it when the binary exits.
@@ -20,6 +20,12 @@ lint:
 
 fmt:
 	$(CARGO) fmt --all
+
+## The loom models of the pool's locked core (crates/pool/src/loom_models.rs), every
+## interleaving up to LOOM_MAX_PREEMPTIONS preemptions per execution; a few minutes on 2 cores.
+loom:
+	LOOM_MAX_PREEMPTIONS=$${LOOM_MAX_PREEMPTIONS:-3} LOOM_MAX_BRANCHES=$${LOOM_MAX_BRANCHES:-10000} \
+		RUSTFLAGS="--cfg loom" $(CARGO) test -p tarn-pool --release --lib loom
 
 ## Every criterion bench; the HTML report lands under target/criterion.
 bench:

@@ -55,6 +55,8 @@ mod connect;
 mod error;
 mod guard;
 mod internals;
+#[cfg(all(test, loom))]
+mod loom_models;
 mod maintenance;
 mod manager;
 mod pool;

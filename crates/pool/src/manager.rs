@@ -23,6 +23,78 @@ pub enum ErrorClass {
 /// guard's `Drop` while a panic unwinds, so they must be cheap and must not panic; so must
 /// [`is_dead`](Manager::is_dead) and [`error_class`](Manager::error_class). The pool never holds
 /// its lock while calling any method of the manager.
+///
+/// # Example
+///
+/// A manager of in-memory "connections" (a counter each), with a switch that makes connects
+/// fail, to show the parts a real manager fills in:
+///
+/// ```
+/// use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+///
+/// use tarn_pool::{ErrorClass, Manager, Pool};
+///
+/// #[derive(Debug)]
+/// struct Refused;
+///
+/// impl std::fmt::Display for Refused {
+///     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+///         f.write_str("connection refused")
+///     }
+/// }
+///
+/// impl std::error::Error for Refused {}
+///
+/// /// A connection: an id and the number of uses so far.
+/// struct Conn {
+///     id: u32,
+///     uses: u32,
+/// }
+///
+/// #[derive(Default)]
+/// struct Memory {
+///     opened: AtomicU32,
+///     down: AtomicBool,
+/// }
+///
+/// impl Manager for Memory {
+///     type Connection = Conn;
+///     type Error = Refused;
+///
+///     async fn connect(&self) -> Result<Conn, Refused> {
+///         if self.down.load(Ordering::Relaxed) {
+///             return Err(Refused);
+///         }
+///         let id = self.opened.fetch_add(1, Ordering::Relaxed);
+///         Ok(Conn { id, uses: 0 })
+///     }
+///
+///     async fn check(&self, _conn: &mut Conn) -> Result<(), Refused> {
+///         Ok(()) // a real manager sends a ping
+///     }
+///
+///     fn error_class(&self, _error: &Refused) -> ErrorClass {
+///         ErrorClass::Transient // worth retrying: the server may come back
+///     }
+///
+///     fn has_broken(&self, conn: &mut Conn) -> bool {
+///         conn.uses > 1_000 // a real manager looks at its socket
+///     }
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let pool = Pool::builder(Memory::default()).max_size(2).build()?;
+/// let mut conn = pool.get().await?;
+/// conn.uses += 1;
+/// let id = conn.id;
+/// drop(conn); // back to idle
+/// assert_eq!(pool.get().await?.id, id, "the idle connection is reused");
+/// assert_eq!(pool.manager().opened.load(Ordering::Relaxed), 1);
+/// pool.close().await;
+/// # Ok(())
+/// # }
+/// ```
 pub trait Manager: Send + Sync + 'static {
     /// The connection type the pool hands out.
     type Connection: Send + 'static;

@@ -1,7 +1,8 @@
 //! Cancellation in every phase, in the style of deadpool's cancellation tests: for each
-//! combination of connect and check behaving {ok, err, slow, never}, many tasks loop on
-//! `timeout(tiny, pool.get())` and some are aborted; afterwards the counts are exact and the
-//! pool still serves.
+//! combination of connect, check and reset behaving {ok, err, slow, never}, many tasks loop on
+//! `timeout(tiny, pool.get())`, return half of what they get dirty (so it goes through a
+//! reset), and some are aborted, holding a connection or not; afterwards the counts are exact
+//! and the pool still serves.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -18,7 +19,7 @@ const BEHAVIOURS: [Behave; 4] = [
     Behave::Never,
 ];
 
-async fn run_case(connect: Behave, check: Behave) {
+async fn run_case(connect: Behave, check: Behave, reset: Behave) {
     let pool = Pool::builder(Fake::new())
         .max_size(4)
         .check_after_idle(Some(Duration::ZERO))
@@ -35,6 +36,7 @@ async fn run_case(connect: Behave, check: Behave) {
     drop(warm);
     fake.set_connect(connect);
     fake.set_check(check);
+    fake.set_reset(reset);
 
     let mut tasks = Vec::new();
     for t in 0..32u64 {
@@ -43,7 +45,9 @@ async fn run_case(connect: Behave, check: Behave) {
             let mut rng = fastrand::Rng::with_seed(t);
             for _ in 0..20 {
                 let tiny = Duration::from_micros(rng.u64(0..3_000));
-                if let Ok(Ok(conn)) = tokio::time::timeout(tiny, pool.get()).await {
+                if let Ok(Ok(mut conn)) = tokio::time::timeout(tiny, pool.get()).await {
+                    // Left mid-transaction: the return goes through a reset.
+                    conn.dirty = rng.bool();
                     tokio::time::sleep(Duration::from_micros(rng.u64(0..1_000))).await;
                     drop(conn);
                 }
@@ -60,9 +64,10 @@ async fn run_case(connect: Behave, check: Behave) {
     }
     fake.set_connect(Behave::Ok);
     fake.set_check(Behave::Ok);
+    fake.set_reset(Behave::Ok);
     let s = settle(&pool, |s| s.connecting == 0 && s.in_use == 0).await;
-    assert!(s.size <= 4, "{connect:?}/{check:?}: {s:?}");
-    assert_eq!(s.waiting, 0, "{connect:?}/{check:?}: {s:?}");
+    assert!(s.size <= 4, "{connect:?}/{check:?}/{reset:?}: {s:?}");
+    assert_eq!(s.waiting, 0, "{connect:?}/{check:?}/{reset:?}: {s:?}");
     // Every connection alive is one the pool counts (closes run in spawned tasks).
     for _ in 0..100 {
         if fake.live() == pool.status().size {
@@ -73,7 +78,7 @@ async fn run_case(connect: Behave, check: Behave) {
     assert_eq!(
         fake.live(),
         pool.status().size,
-        "{connect:?}/{check:?}: leaked connections"
+        "{connect:?}/{check:?}/{reset:?}: leaked connections"
     );
     // The pool still serves at full size.
     let mut held = Vec::new();
@@ -81,11 +86,15 @@ async fn run_case(connect: Behave, check: Behave) {
         held.push(
             pool.get()
                 .await
-                .unwrap_or_else(|e| panic!("{connect:?}/{check:?}: {e}")),
+                .unwrap_or_else(|e| panic!("{connect:?}/{check:?}/{reset:?}: {e}")),
         );
     }
     let s = pool.status();
-    assert_eq!((s.size, s.in_use), (4, 4), "{connect:?}/{check:?}");
+    assert_eq!(
+        (s.size, s.in_use),
+        (4, 4),
+        "{connect:?}/{check:?}/{reset:?}"
+    );
     drop(held);
     pool.close().await;
     assert_eq!(pool.status().size, 0);
@@ -106,7 +115,9 @@ async fn settle_live(fake: &crate::fake::Inner) {
 async fn cancellation_in_every_phase_leaks_nothing() {
     for connect in BEHAVIOURS {
         for check in BEHAVIOURS {
-            run_case(connect, check).await;
+            for reset in BEHAVIOURS {
+                run_case(connect, check, reset).await;
+            }
         }
     }
 }
