@@ -61,6 +61,7 @@ mod config;
 mod connection;
 mod error;
 mod health;
+mod listener;
 mod manager;
 mod pool;
 
@@ -73,6 +74,11 @@ pub use config::{
 pub use connection::{CANCEL_GRACE, Connection, Transaction};
 pub use error::Error;
 pub use health::HealthReport;
+pub use listener::{
+    DEFAULT_KEEPALIVE_INTERVAL, DEFAULT_KEEPALIVE_TIMEOUT, DEFAULT_RECONNECT_MAX,
+    DEFAULT_RECONNECT_MIN, Listener, ListenerBuilder, ListenerEvent, ListenerStream,
+    MAX_CHANNEL_LEN, MAX_NOTIFICATIONS, Notification,
+};
 pub use manager::PgManager;
 pub use pool::{Builder, Pool, PooledConnection, ShutdownSignals, shutdown_signal};
 pub use tarn_pool::{PoolEvent, RemoveReason, Stats, Status};

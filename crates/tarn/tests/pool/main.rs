@@ -6,6 +6,7 @@ mod config;
 mod health;
 mod hygiene;
 mod lifecycle;
+mod listener;
 mod pgbouncer;
 mod timeouts;
 mod tls;
