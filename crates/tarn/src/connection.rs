@@ -1,5 +1,5 @@
-//! [`Connection`]: a pooled PostgreSQL connection with the client-side `query_timeout`, and
-//! [`Transaction`], which rolls back on drop unless committed.
+//! [`Connection`]: a pooled PostgreSQL connection with the client-side `query_timeout`
+//! (transactions are in `transaction.rs`).
 //!
 //! # Keeping connections clean
 //!
@@ -17,6 +17,8 @@ use tracing::Instrument;
 
 use crate::error::Error;
 use crate::manager::finish_abandoned;
+use crate::stream::RowStream;
+use crate::transaction::{Transaction, TransactionOptions};
 
 /// How long, after `query_timeout` runs out, tarn waits for the server to confirm the cancel
 /// and for the connection to drain. The caller gets its error within `query_timeout` plus this.
@@ -33,7 +35,7 @@ pub struct Connection {
     /// A transaction (depth 1) or savepoint (depth > 1) was dropped without commit or rollback.
     pub(crate) pending_rollback: Option<u32>,
     /// Open transaction depth: 0 outside a transaction, 1 inside, +1 per savepoint.
-    depth: u32,
+    pub(crate) depth: u32,
     /// Something ran since the connection was last reset (for `reset_query`).
     pub(crate) used: bool,
     /// The server refused a write as read-only (25006): it is a standby now, or the session
@@ -149,7 +151,51 @@ impl Connection {
     /// If the future is dropped, `BEGIN` may or may not have run; either way the connection is
     /// rolled back before anyone else uses it.
     pub async fn transaction(&mut self) -> Result<Transaction<'_>, Error> {
-        Transaction::begin(self).await
+        Transaction::begin(self, &TransactionOptions::default()).await
+    }
+
+    /// Starts a transaction with options (isolation level, read-only, deferrable).
+    ///
+    /// # Cancel safety
+    /// As [`transaction`](Connection::transaction).
+    pub async fn transaction_with(
+        &mut self,
+        options: &TransactionOptions,
+    ) -> Result<Transaction<'_>, Error> {
+        Transaction::begin(self, options).await
+    }
+
+    /// Runs a statement and returns its rows as a stream, read as the caller asks for them
+    /// (memory bounded by one message whatever the result size). `query_timeout` bounds the
+    /// start of the statement, not the reading.
+    ///
+    /// # Cancel safety
+    /// A stream dropped before its end leaves the rest of the reply unread; the next operation
+    /// (or the pool, on return) cancels the statement on the server if it still runs and
+    /// drains what is left, so no later query can read its rows.
+    pub async fn query_stream<S>(
+        &mut self,
+        statement: &S,
+        params: Params<'_>,
+    ) -> Result<RowStream<'_>, Error>
+    where
+        S: ToStatement + ?Sized,
+    {
+        let reader = self.start_rows(statement, params).await?;
+        Ok(RowStream::borrowed(&mut self.wire, reader))
+    }
+
+    /// Starts a row stream's statement under `query_timeout`; the reader is polled with this
+    /// connection's wire connection.
+    pub(crate) async fn start_rows<S>(
+        &mut self,
+        statement: &S,
+        params: Params<'_>,
+    ) -> Result<tarn_wire::RowReader, Error>
+    where
+        S: ToStatement + ?Sized,
+    {
+        timed!(self, self.wire.start_rows(statement, params))
     }
 
     /// The transaction status of the last `ReadyForQuery`.
@@ -175,7 +221,7 @@ impl Connection {
 
     /// Readies the connection for a new operation: refuses a poisoned one, and sends the
     /// rollback a dropped transaction left behind.
-    async fn ready(&mut self) -> Result<(), Error> {
+    pub(crate) async fn ready(&mut self) -> Result<(), Error> {
         if self.poisoned {
             return Err(Error::Poisoned);
         }
@@ -235,7 +281,7 @@ impl Connection {
     }
 
     /// Runs transaction control SQL (BEGIN, COMMIT, SAVEPOINT, ...).
-    async fn control(&mut self, sql: &str) -> Result<(), Error> {
+    pub(crate) async fn control(&mut self, sql: &str) -> Result<(), Error> {
         timed!(self, self.wire.simple_query(sql)).map(drop)
     }
 
@@ -251,163 +297,6 @@ impl Connection {
         self.pending_rollback = None;
         self.depth = 0;
         self.used = false;
-    }
-}
-
-/// A transaction (or, nested, a savepoint) on a [`Connection`].
-///
-/// Dropped without [`commit`](Transaction::commit) or [`rollback`](Transaction::rollback), it
-/// rolls back: before the connection's next operation, or before the pool hands the connection
-/// to anyone else.
-#[derive(Debug)]
-#[must_use = "a transaction rolls back when dropped; call commit()"]
-pub struct Transaction<'a> {
-    conn: &'a mut Connection,
-    depth: u32,
-    done: bool,
-}
-
-impl<'a> Transaction<'a> {
-    async fn begin(conn: &'a mut Connection) -> Result<Transaction<'a>, Error> {
-        let depth = {
-            // Flush any older rollback first so the depth below is current.
-            conn.ready().await?;
-            conn.depth + 1
-        };
-        let sql = if depth == 1 {
-            "BEGIN".to_owned()
-        } else {
-            format!("SAVEPOINT tarn_sp_{depth}")
-        };
-        let mut tx = Transaction {
-            conn,
-            depth,
-            // Until BEGIN succeeds there is nothing to roll back on drop.
-            done: true,
-        };
-        tx.conn.control(&sql).await?;
-        tx.conn.depth = depth;
-        tx.done = false;
-        Ok(tx)
-    }
-
-    /// Commits (or releases the savepoint).
-    ///
-    /// # Cancel safety
-    /// If the future is dropped, the commit may or may not have happened; the connection is
-    /// cleaned before reuse either way.
-    pub async fn commit(mut self) -> Result<(), Error> {
-        let sql = if self.depth == 1 {
-            "COMMIT".to_owned()
-        } else {
-            format!("RELEASE SAVEPOINT tarn_sp_{}", self.depth)
-        };
-        self.finish(&sql).await
-    }
-
-    /// Rolls back (or back to the savepoint).
-    ///
-    /// # Cancel safety
-    /// If the future is dropped, the rollback is sent before the connection's next use.
-    pub async fn rollback(mut self) -> Result<(), Error> {
-        let sql = if self.depth == 1 {
-            "ROLLBACK".to_owned()
-        } else {
-            format!(
-                "ROLLBACK TO SAVEPOINT tarn_sp_{0}; RELEASE SAVEPOINT tarn_sp_{0}",
-                self.depth
-            )
-        };
-        self.finish(&sql).await
-    }
-
-    async fn finish(&mut self, sql: &str) -> Result<(), Error> {
-        let result = self.conn.control(sql).await;
-        // Whatever the outcome, this level is over: on failure the server has either ended
-        // the transaction or left it failed, which the pool's reset rolls back.
-        self.done = true;
-        self.conn.depth = self.depth - 1;
-        result
-    }
-
-    /// Starts a nested transaction: a savepoint.
-    ///
-    /// # Cancel safety
-    /// As [`Connection::transaction`].
-    pub async fn transaction(&mut self) -> Result<Transaction<'_>, Error> {
-        Transaction::begin(self.conn).await
-    }
-
-    /// As [`Connection::query`], inside the transaction.
-    ///
-    /// # Cancel safety
-    /// As [`Connection::query`].
-    pub async fn query<S>(&mut self, statement: &S, params: Params<'_>) -> Result<Vec<Row>, Error>
-    where
-        S: ToStatement + ?Sized,
-    {
-        self.conn.query(statement, params).await
-    }
-
-    /// As [`Connection::query_one`], inside the transaction.
-    ///
-    /// # Cancel safety
-    /// As [`Connection::query`].
-    pub async fn query_one<S>(&mut self, statement: &S, params: Params<'_>) -> Result<Row, Error>
-    where
-        S: ToStatement + ?Sized,
-    {
-        self.conn.query_one(statement, params).await
-    }
-
-    /// As [`Connection::query_opt`], inside the transaction.
-    ///
-    /// # Cancel safety
-    /// As [`Connection::query`].
-    pub async fn query_opt<S>(
-        &mut self,
-        statement: &S,
-        params: Params<'_>,
-    ) -> Result<Option<Row>, Error>
-    where
-        S: ToStatement + ?Sized,
-    {
-        self.conn.query_opt(statement, params).await
-    }
-
-    /// As [`Connection::execute`], inside the transaction.
-    ///
-    /// # Cancel safety
-    /// As [`Connection::query`].
-    pub async fn execute<S>(&mut self, statement: &S, params: Params<'_>) -> Result<u64, Error>
-    where
-        S: ToStatement + ?Sized,
-    {
-        self.conn.execute(statement, params).await
-    }
-
-    /// As [`Connection::simple_query`], inside the transaction.
-    ///
-    /// # Cancel safety
-    /// As [`Connection::query`].
-    pub async fn simple_query(&mut self, sql: &str) -> Result<Vec<SimpleQueryMessage>, Error> {
-        self.conn.simple_query(sql).await
-    }
-}
-
-impl Drop for Transaction<'_> {
-    fn drop(&mut self) {
-        if !self.done {
-            let depth = self
-                .conn
-                .pending_rollback
-                .map_or(self.depth, |d| d.min(self.depth));
-            self.conn.pending_rollback = Some(depth);
-            tracing::debug!(
-                depth,
-                "tarn: transaction dropped without commit; rolling back"
-            );
-        }
     }
 }
 

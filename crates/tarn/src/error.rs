@@ -71,6 +71,23 @@ impl Error {
         }
     }
 
+    /// True for a unique violation (`23505`).
+    pub fn is_unique_violation(&self) -> bool {
+        self.code() == Some(&SqlState::UNIQUE_VIOLATION)
+    }
+
+    /// True for a foreign key violation (`23503`).
+    pub fn is_foreign_key_violation(&self) -> bool {
+        self.code() == Some(&SqlState::FOREIGN_KEY_VIOLATION)
+    }
+
+    /// True when a transaction failed only because it raced another and may succeed if run
+    /// again from the start: a serialization failure (`40001`) or a deadlock (`40P01`). See
+    /// [`retry_serializable`](crate::retry_serializable).
+    pub fn is_serialization_failure(&self) -> bool {
+        matches!(self, Error::Query(e) if e.is_serialization_failure())
+    }
+
     /// True for any timeout: acquire, connect, or query (client side). A server-side
     /// `statement_timeout` is a server error instead (SQLSTATE 57014).
     pub fn is_timeout(&self) -> bool {
@@ -119,14 +136,13 @@ impl fmt::Display for Error {
     }
 }
 
+/// `Display` already prints every inner error (the setting, the pool's phase and last connect
+/// error, the server's report), so `source()` returns nothing more: a report that walks the
+/// chain (`anyhow`'s `{:#}`) prints each message once. The inner errors stay reachable with
+/// [`Error::as_db_error`], [`Error::connect_error`] and by matching the variants.
 impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match self {
-            Error::Config(e) => Some(e),
-            Error::Acquire(e) => Some(e),
-            Error::Query(e) => Some(e),
-            Error::QueryTimeout { .. } | Error::Poisoned => None,
-        }
+        None
     }
 }
 

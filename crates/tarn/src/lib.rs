@@ -56,31 +56,30 @@
 //! [`Error::QueryTimeout`] says the client-side timeout ran out; [`ConfigError`] names the
 //! setting or environment variable at fault.
 
+mod client;
 mod cluster;
 mod config;
 mod connection;
 mod error;
 mod health;
-mod listener;
 mod manager;
 mod pool;
+mod stream;
+mod transaction;
 
+pub use client::{GenericClient, retry_serializable};
 pub use cluster::{Cluster, ClusterBuilder, ClusterStatus, DEFAULT_CHECK_INTERVAL, NodeStatus};
 pub use config::{
     Config, ConfigError, DEFAULT_ACQUIRE_TIMEOUT, DEFAULT_APPLICATION_NAME,
     DEFAULT_BREAKER_THRESHOLD, DEFAULT_CHECK_TIMEOUT, DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_LIFETIME,
     DEFAULT_MAX_SIZE, DEFAULT_MIN_IDLE, DEFAULT_QUERY_TIMEOUT, DEFAULT_STATEMENT_TIMEOUT, Host,
 };
-pub use connection::{CANCEL_GRACE, Connection, Transaction};
+pub use connection::{CANCEL_GRACE, Connection};
 pub use error::Error;
 pub use health::HealthReport;
-pub use listener::{
-    DEFAULT_KEEPALIVE_INTERVAL, DEFAULT_KEEPALIVE_TIMEOUT, DEFAULT_RECONNECT_MAX,
-    DEFAULT_RECONNECT_MIN, Listener, ListenerBuilder, ListenerEvent, ListenerStream,
-    MAX_CHANNEL_LEN, MAX_NOTIFICATIONS, Notification,
-};
 pub use manager::PgManager;
 pub use pool::{Builder, Pool, PooledConnection, ShutdownSignals, shutdown_signal};
+pub use stream::RowStream;
 pub use tarn_pool::{PoolEvent, RemoveReason, Stats, Status};
 /// `rust_decimal`, whose `Decimal` reads and writes `numeric` (feature `rust_decimal`).
 #[cfg(feature = "rust_decimal")]
@@ -90,3 +89,4 @@ pub use tarn_wire::{
     SqlState, SslMode, SslNegotiation, SslRootCert, Statement, TargetSessionAttrs, ToSql,
     TransactionStatus, Type, rustls, types,
 };
+pub use transaction::{IsolationLevel, OwnedTransaction, Transaction, TransactionOptions};

@@ -21,6 +21,8 @@ use crate::connection::{Connection, query_span};
 use crate::error::Error;
 use crate::health::HealthReport;
 use crate::manager::PgManager;
+use crate::stream::RowStream;
+use crate::transaction::{OwnedTransaction, TransactionOptions};
 
 /// A pool of PostgreSQL connections. Cheap to clone: clones share one pool.
 #[derive(Clone, Debug)]
@@ -377,6 +379,49 @@ impl Pool {
             .await
             .map(PooledConnection)
             .map_err(Error::Acquire)
+    }
+
+    /// Starts a transaction on a connection of its own, returned as an [`OwnedTransaction`]
+    /// (`'static`: hold it across `.await`s, move it into a task). The connection goes back to
+    /// the pool when the transaction is committed, rolled back or dropped (rolled back first).
+    ///
+    /// # Cancel safety
+    /// Cancel safe: a dropped acquire leaves nothing behind; a dropped `BEGIN` is rolled back
+    /// before the connection's next use.
+    pub async fn begin(&self) -> Result<OwnedTransaction, Error> {
+        self.begin_with(&TransactionOptions::default()).await
+    }
+
+    /// [`begin`](Pool::begin) with options: isolation level, read-only, deferrable.
+    ///
+    /// # Cancel safety
+    /// As [`begin`](Pool::begin).
+    pub async fn begin_with(
+        &self,
+        options: &TransactionOptions,
+    ) -> Result<OwnedTransaction, Error> {
+        let conn = self.get().await?;
+        OwnedTransaction::begin(conn, options).await
+    }
+
+    /// Runs a statement on a connection of its own and returns its rows as a stream that owns
+    /// the connection (`'static`); the connection goes back to the pool when the stream ends or
+    /// is dropped. Memory is bounded by one message, whatever the result size.
+    ///
+    /// # Cancel safety
+    /// As [`Connection::query_stream`]: a stream dropped early is cancelled on the server and
+    /// drained before the connection is reused.
+    pub async fn query_stream<S>(
+        &self,
+        statement: &S,
+        params: Params<'_>,
+    ) -> Result<RowStream<'static>, Error>
+    where
+        S: ToStatement + ?Sized,
+    {
+        let mut conn = self.get().await?;
+        let reader = conn.start_rows(statement, params).await?;
+        Ok(RowStream::owned(conn, reader))
     }
 
     /// Acquires a connection, runs the statement, returns its rows and the connection.

@@ -3,7 +3,8 @@
 //! `Error` is opaque: a boxed private kind plus an optional cause. Callers ask questions
 //! (`code()`, `is_closed()`, `is_timeout()`, ...) instead of matching on variants, so new
 //! kinds can be added without breaking anyone. A server `ErrorResponse` is kept whole as a
-//! [`DbError`] reachable through [`Error::as_db_error`] and [`Error::source`].
+//! [`DbError`] reachable through [`Error::as_db_error`]. `Display` prints the whole story once
+//! (kind, host, message, cause), so `source()` does not repeat the cause.
 //!
 //! Secrets never reach this module: no error is built from a password.
 
@@ -15,46 +16,9 @@ use postgres_protocol::message::backend::ErrorFields;
 
 /// A five-character SQLSTATE code, as sent by the server in the `C` field of an error.
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
-pub struct SqlState([u8; 5]);
+pub struct SqlState(pub(crate) [u8; 5]);
 
 impl SqlState {
-    /// `23505`: a unique constraint was violated.
-    pub const UNIQUE_VIOLATION: SqlState = SqlState(*b"23505");
-    /// `23503`: a foreign key constraint was violated.
-    pub const FOREIGN_KEY_VIOLATION: SqlState = SqlState(*b"23503");
-    /// `23502`: a NOT NULL constraint was violated.
-    pub const NOT_NULL_VIOLATION: SqlState = SqlState(*b"23502");
-    /// `57014`: the statement was cancelled (CancelRequest or `statement_timeout`).
-    pub const QUERY_CANCELED: SqlState = SqlState(*b"57014");
-    /// `28P01`: password authentication failed.
-    pub const INVALID_PASSWORD: SqlState = SqlState(*b"28P01");
-    /// `28000`: the client is not allowed to connect (for example no `pg_hba.conf` entry).
-    pub const INVALID_AUTHORIZATION_SPECIFICATION: SqlState = SqlState(*b"28000");
-    /// `22012`: division by zero.
-    pub const DIVISION_BY_ZERO: SqlState = SqlState(*b"22012");
-    /// `42601`: syntax error.
-    pub const SYNTAX_ERROR: SqlState = SqlState(*b"42601");
-    /// `42P01`: the table does not exist.
-    pub const UNDEFINED_TABLE: SqlState = SqlState(*b"42P01");
-    /// `42703`: the column does not exist.
-    pub const UNDEFINED_COLUMN: SqlState = SqlState(*b"42703");
-    /// `25P02`: the current transaction is aborted; commands are ignored until its end.
-    pub const IN_FAILED_SQL_TRANSACTION: SqlState = SqlState(*b"25P02");
-    /// `40001`: serialization failure; the transaction may be retried.
-    pub const SERIALIZATION_FAILURE: SqlState = SqlState(*b"40001");
-    /// `40P01`: deadlock detected.
-    pub const DEADLOCK_DETECTED: SqlState = SqlState(*b"40P01");
-    /// `53300`: the server has no free connection slots.
-    pub const TOO_MANY_CONNECTIONS: SqlState = SqlState(*b"53300");
-    /// `57P01`: the server is shutting down or an administrator terminated the backend.
-    pub const ADMIN_SHUTDOWN: SqlState = SqlState(*b"57P01");
-    /// `3D000`: the database does not exist.
-    pub const INVALID_CATALOG_NAME: SqlState = SqlState(*b"3D000");
-    /// `26000`: the prepared statement does not exist.
-    pub const INVALID_SQL_STATEMENT_NAME: SqlState = SqlState(*b"26000");
-    /// `22P02`: invalid text representation (for example `'x'::int`).
-    pub const INVALID_TEXT_REPRESENTATION: SqlState = SqlState(*b"22P02");
-
     /// Parses a code: exactly five ASCII digits or upper-case letters.
     pub fn new(code: &str) -> Option<SqlState> {
         let bytes: [u8; 5] = code.as_bytes().try_into().ok()?;
@@ -534,6 +498,31 @@ impl Error {
         matches!(self.0.kind, Kind::Unsupported)
     }
 
+    /// True for a unique violation (`23505`).
+    pub fn is_unique_violation(&self) -> bool {
+        self.code() == Some(&SqlState::UNIQUE_VIOLATION)
+    }
+
+    /// True for a foreign key violation (`23503`).
+    pub fn is_foreign_key_violation(&self) -> bool {
+        self.code() == Some(&SqlState::FOREIGN_KEY_VIOLATION)
+    }
+
+    /// True when the transaction failed only because it raced another one and may succeed if
+    /// run again from the start: a serialization failure (`40001`) or a deadlock (`40P01`).
+    pub fn is_serialization_failure(&self) -> bool {
+        matches!(
+            self.code(),
+            Some(c) if *c == SqlState::T_R_SERIALIZATION_FAILURE || *c == SqlState::T_R_DEADLOCK_DETECTED
+        )
+    }
+
+    /// True when the statement was cancelled (`57014`): by a cancel request (tarn's
+    /// `query_timeout`) or by the server's `statement_timeout`.
+    pub fn is_query_canceled(&self) -> bool {
+        self.code() == Some(&SqlState::QUERY_CANCELED)
+    }
+
     /// The SQLSTATE code, if the server reported this error.
     pub fn code(&self) -> Option<&SqlState> {
         self.as_db_error().map(DbError::code)
@@ -659,11 +648,12 @@ impl fmt::Display for Error {
     }
 }
 
+/// `Display` already prints the cause (`db error: ERROR 23505: ...`), so `source()` skips it
+/// and returns the cause's own source: a report that walks the chain (`anyhow`'s `{:#}`)
+/// prints each message once. The server's report stays reachable with
+/// [`Error::as_db_error`].
 impl StdError for Error {
     fn source(&self) -> Option<&(dyn StdError + 'static)> {
-        self.0
-            .cause
-            .as_ref()
-            .map(|c| &**c as &(dyn StdError + 'static))
+        self.0.cause.as_ref().and_then(|c| c.source())
     }
 }

@@ -31,6 +31,7 @@ mod error;
 mod io;
 mod query;
 mod row;
+mod sqlstate;
 mod statement;
 mod stream;
 mod tls;

@@ -222,13 +222,14 @@ impl Row {
         // An enum column read as a string, or a domain as its base type.
         let ty = crate::typeinfo::wire_view(column.type_(), T::accepts);
         if !T::accepts(ty) {
-            return Err(Error::from_sql(
-                i,
-                Box::new(WrongType::new::<T>(column.type_().clone())),
-            ));
+            return Err(
+                Error::from_sql(i, Box::new(WrongType::new::<T>(column.type_().clone())))
+                    .with_message(format!("column {:?}", column.name())),
+            );
         }
         let raw = self.slots.value(self.body.buffer(), i)?;
-        T::from_sql_nullable(ty, raw).map_err(|e| Error::from_sql(i, e))
+        T::from_sql_nullable(ty, raw)
+            .map_err(|e| Error::from_sql(i, e).with_message(format!("column {:?}", column.name())))
     }
 
     /// The raw binary value of a column (`None` for NULL), for callers doing their own decoding.

@@ -146,7 +146,7 @@ static TEXT: Type = Type::TEXT;
 /// The type to encode or decode a value as, for a Rust type that does not accept `ty` itself:
 /// an enum's label as `text` (same bytes), a domain as its base type (same representation).
 /// Otherwise `ty` itself, and the Rust type's own check reports the mismatch.
-pub(crate) fn wire_view<'t>(ty: &'t Type, accepts: impl Fn(&Type) -> bool) -> &'t Type {
+pub(crate) fn wire_view(ty: &Type, accepts: impl Fn(&Type) -> bool) -> &Type {
     if accepts(ty) {
         return ty;
     }
