@@ -362,7 +362,7 @@ where
             Err(e) if e.is_serialization_failure() && tries < max_attempts.max(1) => {
                 // Full jitter over 1, 2, 4 ... ms, capped at 100 ms.
                 let cap = Duration::from_millis((1u64 << tries.min(7)).min(100));
-                let pause = cap.mul_f64(fastrand_f64());
+                let pause = cap.mul_f64(fastrand::f64());
                 tracing::debug!(tries, ?pause, "tarn: retrying a serialization failure");
                 tokio::time::sleep(pause).await;
                 tries += 1;
@@ -370,20 +370,4 @@ where
             other => return other,
         }
     }
-}
-
-/// A random number in [0, 1) without a dependency: the low bits of the clock's nanoseconds
-/// mixed with a counter are plenty for spreading retries.
-fn fastrand_f64() -> f64 {
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static COUNTER: AtomicU64 = AtomicU64::new(0x9E37_79B9_7F4A_7C15);
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.subsec_nanos() as u64);
-    let mut x = COUNTER.fetch_add(0x9E37_79B9_7F4A_7C15, Ordering::Relaxed) ^ nanos;
-    // splitmix64 finaliser.
-    x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    x = (x ^ (x >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    x ^= x >> 31;
-    (x >> 11) as f64 / (1u64 << 53) as f64
 }

@@ -126,6 +126,7 @@ pub struct Config {
     pub(crate) connect_timeout: Option<Duration>,
     pub(crate) statement_timeout: Option<Duration>,
     pub(crate) query_timeout: Option<Duration>,
+    pub(crate) slow_query_threshold: Option<Duration>,
     pub(crate) max_lifetime: Option<Duration>,
     pub(crate) check_after_idle: Option<Duration>,
     pub(crate) check_timeout: Duration,
@@ -167,6 +168,7 @@ impl Default for Config {
             connect_timeout: None,
             statement_timeout: Some(DEFAULT_STATEMENT_TIMEOUT),
             query_timeout: Some(DEFAULT_QUERY_TIMEOUT),
+            slow_query_threshold: None,
             max_lifetime: Some(DEFAULT_MAX_LIFETIME),
             check_after_idle: Some(Duration::from_millis(500)),
             check_timeout: DEFAULT_CHECK_TIMEOUT,
@@ -207,6 +209,7 @@ impl fmt::Debug for Config {
             .field("connect_timeout", &self.connect_timeout())
             .field("statement_timeout", &self.statement_timeout)
             .field("query_timeout", &self.query_timeout)
+            .field("slow_query_threshold", &self.slow_query_threshold)
             .field("max_lifetime", &self.max_lifetime)
             .field("check_after_idle", &self.check_after_idle)
             .field("check_timeout", &self.check_timeout)
@@ -341,6 +344,9 @@ impl Config {
         }
         if let Some(ms) = millis("PG_QUERY_TIMEOUT")? {
             config.query_timeout = nonzero_ms(ms);
+        }
+        if let Some(ms) = millis("PG_SLOW_QUERY_THRESHOLD")? {
+            config.slow_query_threshold = nonzero_ms(ms);
         }
         config.validate()?;
         Ok(config)
@@ -759,6 +765,11 @@ impl Config {
     /// Client-side bound on one query, enforced with a CancelRequest; `None` means none.
     pub fn query_timeout(&self) -> Option<Duration> {
         self.query_timeout
+    }
+    /// Statements that take longer are logged at warn level (`tarn: slow query`); `None`
+    /// never.
+    pub fn slow_query_threshold(&self) -> Option<Duration> {
+        self.slow_query_threshold
     }
     /// Connections older than this are retired; `None` keeps them.
     pub fn max_lifetime(&self) -> Option<Duration> {

@@ -30,6 +30,8 @@ pub const CANCEL_GRACE: Duration = Duration::from_secs(1);
 pub struct Connection {
     pub(crate) wire: tarn_wire::Connection,
     query_timeout: Option<Duration>,
+    /// Statements slower than this are logged at warn level.
+    slow_query_threshold: Option<Duration>,
     /// A query timed out and the cancel was not confirmed: never reuse.
     pub(crate) poisoned: bool,
     /// A transaction (depth 1) or savepoint (depth > 1) was dropped without commit or rollback.
@@ -44,32 +46,114 @@ pub struct Connection {
 }
 
 /// Runs a wire call under the connection's `query_timeout`, cancelling on the server when it
-/// runs out. A macro rather than a function because the call borrows `self.wire`, which the
-/// timeout path needs back once the call's future is gone.
+/// runs out, inside a `tarn.query` span (OpenTelemetry's database conventions: `db.system`,
+/// `db.statement` with the SQL text and never parameter values, then `db.rows`,
+/// `duration_ms` and `db.response.status_code` on error), and logs it when it took longer than
+/// `slow_query_threshold`. A macro rather than a function because the call borrows
+/// `self.wire`, which the timeout path needs back once the call's future is gone.
 macro_rules! timed {
-    ($self:ident, $call:expr) => {{
+    ($self:ident, $sql:expr, $call:expr) => {{
         $self.ready().await?;
+        let span = tracing::debug_span!(
+            "tarn.query",
+            db.system = "postgresql",
+            db.statement = $sql,
+            db.rows = tracing::field::Empty,
+            duration_ms = tracing::field::Empty,
+            db.response.status_code = tracing::field::Empty,
+        );
+        let started = (!span.is_disabled() || $self.slow_query_threshold.is_some())
+            .then(std::time::Instant::now);
         let result = match $self.query_timeout {
-            None => $call.await.map_err(Error::from),
-            Some(limit) => match tokio::time::timeout(limit, $call).await {
-                Ok(result) => result.map_err(Error::from),
-                // Cancellation safety: the call's future is dropped here; the wire connection
-                // records the abandoned request, and `cancel_after_timeout` drains it.
-                Err(_) => Err($self.cancel_after_timeout(limit).await),
-            },
+            None => $call.instrument(span.clone()).await.map_err(Error::from),
+            Some(limit) => {
+                match tokio::time::timeout(limit, $call.instrument(span.clone())).await {
+                    Ok(result) => result.map_err(Error::from),
+                    // Cancellation safety: the call's future is dropped here; the wire connection
+                    // records the abandoned request, and `cancel_after_timeout` drains it.
+                    Err(_) => Err($self.cancel_after_timeout(limit).await),
+                }
+            }
         };
         if let Err(e) = &result {
             $self.observe(e);
+        }
+        if let Some(started) = started {
+            $self.record(&span, $sql, started.elapsed(), &result);
         }
         result
     }};
 }
 
+/// How many rows a call's result stands for, for its span.
+pub(crate) trait RowCount {
+    fn row_count(&self) -> Option<u64>;
+}
+
+impl RowCount for Vec<Row> {
+    fn row_count(&self) -> Option<u64> {
+        u64::try_from(self.len()).ok()
+    }
+}
+
+impl RowCount for Row {
+    fn row_count(&self) -> Option<u64> {
+        Some(1)
+    }
+}
+
+impl RowCount for Option<Row> {
+    fn row_count(&self) -> Option<u64> {
+        Some(u64::from(self.is_some()))
+    }
+}
+
+impl RowCount for u64 {
+    fn row_count(&self) -> Option<u64> {
+        Some(*self)
+    }
+}
+
+impl RowCount for Vec<SimpleQueryMessage> {
+    fn row_count(&self) -> Option<u64> {
+        let rows = self
+            .iter()
+            .filter(|m| matches!(m, SimpleQueryMessage::Row(_)))
+            .count();
+        u64::try_from(rows).ok()
+    }
+}
+
+impl RowCount for Statement {
+    fn row_count(&self) -> Option<u64> {
+        None
+    }
+}
+
+impl RowCount for tarn_wire::RowReader {
+    fn row_count(&self) -> Option<u64> {
+        None
+    }
+}
+
+/// The SQL text of what a query method runs.
+fn sql_of<S: ToStatement + ?Sized>(statement: &S) -> &str {
+    match statement.to_statement_ref() {
+        tarn_wire::StatementRef::Sql(sql) => sql,
+        tarn_wire::StatementRef::Prepared(statement) => statement.sql(),
+    }
+}
+
 impl Connection {
-    pub(crate) fn new(wire: tarn_wire::Connection, query_timeout: Option<Duration>) -> Self {
+    pub(crate) fn new(
+        wire: tarn_wire::Connection,
+        query_timeout: Option<Duration>,
+        slow_query_threshold: Option<Duration>,
+    ) -> Self {
         Connection {
             wire,
             query_timeout,
+            slow_query_threshold,
             poisoned: false,
             pending_rollback: None,
             depth: 0,
@@ -88,7 +172,7 @@ impl Connection {
     where
         S: ToStatement + ?Sized,
     {
-        timed!(self, self.wire.query(statement, params))
+        timed!(self, sql_of(statement), self.wire.query(statement, params))
     }
 
     /// Runs a statement that must return exactly one row.
@@ -99,7 +183,11 @@ impl Connection {
     where
         S: ToStatement + ?Sized,
     {
-        timed!(self, self.wire.query_one(statement, params))
+        timed!(
+            self,
+            sql_of(statement),
+            self.wire.query_one(statement, params)
+        )
     }
 
     /// Runs a statement that must return at most one row.
@@ -114,7 +202,11 @@ impl Connection {
     where
         S: ToStatement + ?Sized,
     {
-        timed!(self, self.wire.query_opt(statement, params))
+        timed!(
+            self,
+            sql_of(statement),
+            self.wire.query_opt(statement, params)
+        )
     }
 
     /// Runs a statement and returns how many rows it affected.
@@ -125,7 +217,11 @@ impl Connection {
     where
         S: ToStatement + ?Sized,
     {
-        timed!(self, self.wire.execute(statement, params))
+        timed!(
+            self,
+            sql_of(statement),
+            self.wire.execute(statement, params)
+        )
     }
 
     /// Runs one or more statements with the simple protocol (no parameters).
@@ -133,7 +229,7 @@ impl Connection {
     /// # Cancel safety
     /// As [`query`](Connection::query).
     pub async fn simple_query(&mut self, sql: &str) -> Result<Vec<SimpleQueryMessage>, Error> {
-        timed!(self, self.wire.simple_query(sql))
+        timed!(self, sql, self.wire.simple_query(sql))
     }
 
     /// Prepares a statement (or returns the cached one).
@@ -141,7 +237,7 @@ impl Connection {
     /// # Cancel safety
     /// As [`query`](Connection::query).
     pub async fn prepare(&mut self, sql: &str) -> Result<Statement, Error> {
-        timed!(self, self.wire.prepare(sql))
+        timed!(self, sql, self.wire.prepare(sql))
     }
 
     /// Starts a transaction. It rolls back when dropped unless
@@ -195,7 +291,11 @@ impl Connection {
     where
         S: ToStatement + ?Sized,
     {
-        timed!(self, self.wire.start_rows(statement, params))
+        timed!(
+            self,
+            sql_of(statement),
+            self.wire.start_rows(statement, params)
+        )
     }
 
     /// The transaction status of the last `ReadyForQuery`.
@@ -282,7 +382,39 @@ impl Connection {
 
     /// Runs transaction control SQL (BEGIN, COMMIT, SAVEPOINT, ...).
     pub(crate) async fn control(&mut self, sql: &str) -> Result<(), Error> {
-        timed!(self, self.wire.simple_query(sql)).map(drop)
+        timed!(self, sql, self.wire.simple_query(sql)).map(drop)
+    }
+
+    /// Fills the span's result fields and logs a slow statement.
+    fn record<T: RowCount>(
+        &self,
+        span: &tracing::Span,
+        sql: &str,
+        took: Duration,
+        result: &Result<T, Error>,
+    ) {
+        let ms = took.as_secs_f64() * 1000.0;
+        span.record("duration_ms", ms);
+        match result {
+            Ok(value) => {
+                if let Some(rows) = value.row_count() {
+                    span.record("db.rows", rows);
+                }
+            }
+            Err(e) => {
+                if let Some(code) = e.code() {
+                    span.record("db.response.status_code", code.as_str());
+                }
+            }
+        }
+        if self.slow_query_threshold.is_some_and(|t| took >= t) {
+            tracing::warn!(
+                db.statement = sql,
+                duration_ms = ms,
+                backend_pid = self.wire.backend_pid(),
+                "tarn: slow query"
+            );
+        }
     }
 
     /// Notes what an error says about the connection's server.
@@ -298,9 +430,4 @@ impl Connection {
         self.depth = 0;
         self.used = false;
     }
-}
-
-/// Instruments a future with the query span.
-pub(crate) fn query_span<F: std::future::Future>(fut: F) -> tracing::instrument::Instrumented<F> {
-    fut.instrument(tracing::debug_span!("tarn.query"))
 }

@@ -142,7 +142,11 @@ impl tarn_pool::Manager for PgManager {
             // Cancellation safety: the connection is dropped with this future.
             wire.simple_query(sql).await?;
         }
-        Ok(Connection::new(wire, self.config.query_timeout))
+        Ok(Connection::new(
+            wire,
+            self.config.query_timeout,
+            self.config.slow_query_threshold,
+        ))
     }
 
     async fn check(&self, conn: &mut Connection) -> Result<(), tarn_wire::Error> {

@@ -17,7 +17,7 @@ use tarn_wire::{
 use tracing::Instrument;
 
 use crate::config::{Config, ConfigError, parse_hosts};
-use crate::connection::{Connection, query_span};
+use crate::connection::Connection;
 use crate::error::Error;
 use crate::health::HealthReport;
 use crate::manager::PgManager;
@@ -170,6 +170,12 @@ impl Builder {
         /// Client-side bound on each query: on expiry tarn sends a CancelRequest and returns
         /// [`Error::QueryTimeout`]. `None` disables it. Default 30 s.
         query_timeout: impl Into<Option<Duration>> => |c, v| c.query_timeout = v.into()
+    );
+    setter!(
+        /// Statements that take longer than this are logged at warn level with their SQL text
+        /// (never parameter values) and duration. `None` (the default) never logs.
+        /// Environment: `PG_SLOW_QUERY_THRESHOLD` (ms).
+        slow_query_threshold: impl Into<Option<Duration>> => |c, v| c.slow_query_threshold = v.into()
     );
     setter!(
         /// Connections older than this are closed and replaced; `None` keeps them. Default
@@ -433,7 +439,7 @@ impl Pool {
         S: ToStatement + ?Sized,
     {
         let mut conn = self.get().await?;
-        query_span(conn.query(statement, params)).await
+        conn.query(statement, params).await
     }
 
     /// Acquires a connection and runs a statement that must return exactly one row.
@@ -445,7 +451,7 @@ impl Pool {
         S: ToStatement + ?Sized,
     {
         let mut conn = self.get().await?;
-        query_span(conn.query_one(statement, params)).await
+        conn.query_one(statement, params).await
     }
 
     /// Acquires a connection and runs a statement that must return at most one row.
@@ -461,7 +467,7 @@ impl Pool {
         S: ToStatement + ?Sized,
     {
         let mut conn = self.get().await?;
-        query_span(conn.query_opt(statement, params)).await
+        conn.query_opt(statement, params).await
     }
 
     /// Acquires a connection and runs a statement, returning the rows it affected.
@@ -473,7 +479,7 @@ impl Pool {
         S: ToStatement + ?Sized,
     {
         let mut conn = self.get().await?;
-        query_span(conn.execute(statement, params)).await
+        conn.execute(statement, params).await
     }
 
     /// Acquires a connection and runs statements with the simple protocol.
@@ -482,7 +488,7 @@ impl Pool {
     /// As [`Pool::query`].
     pub async fn simple_query(&self, sql: &str) -> Result<Vec<SimpleQueryMessage>, Error> {
         let mut conn = self.get().await?;
-        query_span(conn.simple_query(sql)).await
+        conn.simple_query(sql).await
     }
 
     /// Runs `SELECT current_database(), now()` and reports the answer with the pool's counts,
