@@ -327,6 +327,7 @@ async fn attempt(
         transaction_status: TransactionStatus::Idle,
         pending_ready: 0,
         last_request_simple: true,
+        copy_fail_owed: false,
         broken: false,
         cache: StatementCache::new(config.statement_cache_capacity),
         types: HashMap::new(),

@@ -105,6 +105,10 @@ pub struct Connection {
     /// True if the last request used the simple protocol; decides how a `COPY FROM STDIN`
     /// is refused.
     pub(crate) last_request_simple: bool,
+    /// A `COPY FROM STDIN` is in progress and neither `CopyDone` nor `CopyFail` has been
+    /// queued: if its sink was dropped, [`drain`](Connection::drain) sends `CopyFail` first, so
+    /// the server rolls the COPY back (a `Drop` cannot do I/O; see `copy.rs`).
+    pub(crate) copy_fail_owed: bool,
     pub(crate) broken: bool,
     pub(crate) cache: StatementCache,
     /// Types looked up in the catalogue on this connection, by OID (see `typeinfo.rs`).
@@ -147,7 +151,7 @@ impl Connection {
     /// bytes or an unread reply remain. The next query drains first on its own; a pool may
     /// call [`drain`](Connection::drain) itself to decide whether to keep the connection.
     pub fn needs_drain(&self) -> bool {
-        self.pending_ready > 0 || !self.framed.write_buf.is_empty()
+        self.pending_ready > 0 || !self.framed.write_buf.is_empty() || self.copy_fail_owed
     }
 
     /// True if the connection can no longer be used: an I/O error, a protocol violation, a
@@ -253,6 +257,11 @@ impl Connection {
     pub async fn drain(&mut self) -> Result<(), Error> {
         if self.broken {
             return Err(Error::closed("the connection is broken"));
+        }
+        // A COPY FROM STDIN abandoned unfinished: end it with CopyFail before anything else,
+        // so the server rolls it back and answers with an error and ReadyForQuery.
+        if self.copy_fail_owed {
+            self.queue_copy_abort(crate::copy::ABANDONED)?;
         }
         self.flush().await?;
         while self.pending_ready > 0 {

@@ -23,10 +23,12 @@
 //! certificates, channel binding), `io` (socket and framing), `connection` (state, drain, close), `query` (simple and extended protocol),
 //! `statement` (statements and their cache), `row` (rows), `error`, `cancel`.
 
+mod binary_copy;
 mod cancel;
 mod config;
 mod connect;
 mod connection;
+mod copy;
 mod error;
 mod io;
 mod query;
@@ -37,6 +39,7 @@ mod stream;
 mod tls;
 mod typeinfo;
 
+pub use binary_copy::{BinaryCopyInWriter, BinaryCopyOutStream, BinaryCopyRow};
 pub use cancel::CancelToken;
 pub use config::{
     AuthMethod, AuthPolicy, Config, DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_MESSAGE_SIZE,
@@ -44,6 +47,7 @@ pub use config::{
     NoticeCallback, TargetSessionAttrs,
 };
 pub use connection::{Connection, MAX_NOTIFICATIONS, Notification, TransactionStatus};
+pub use copy::{COPY_BUFFER_SIZE, CopyInSink, CopyOutStream};
 pub use error::{DbError, Error, ErrorPosition, SqlState};
 pub use postgres_types as types;
 pub use postgres_types::{FromSql, ToSql, Type};

@@ -5,6 +5,7 @@ mod auth;
 mod cache;
 mod cancel;
 mod conformance;
+mod copy;
 mod faults;
 mod hostile;
 mod multihost;
