@@ -60,6 +60,7 @@ mod client;
 mod cluster;
 mod config;
 mod connection;
+mod copy;
 mod error;
 mod health;
 mod manager;
@@ -75,6 +76,10 @@ pub use config::{
     DEFAULT_MAX_SIZE, DEFAULT_MIN_IDLE, DEFAULT_QUERY_TIMEOUT, DEFAULT_STATEMENT_TIMEOUT, Host,
 };
 pub use connection::{CANCEL_GRACE, Connection};
+pub use copy::{
+    BinaryCopyInWriter, BinaryCopyOutStream, BinaryCopyRow, COPY_BUFFER_SIZE, CopyInSink,
+    CopyOutStream,
+};
 pub use error::Error;
 pub use health::HealthReport;
 pub use manager::PgManager;

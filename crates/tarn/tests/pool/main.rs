@@ -4,6 +4,7 @@
 mod client;
 mod common;
 mod config;
+mod copy;
 mod health;
 mod hygiene;
 mod lifecycle;
