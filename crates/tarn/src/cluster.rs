@@ -455,11 +455,13 @@ async fn monitor(inner: Weak<Inner>, interval: Duration) {
         let Some(inner) = inner.upgrade() else {
             return;
         };
-        // One at a time, each bounded by the interval: a hung node cannot stall the others
-        // for longer than that.
-        check_node(&inner.writer, interval, false).await;
+        // One at a time, each bounded by the interval or 2 s, whichever is longer (a fresh
+        // connect to a node that just came back may take a moment on a busy machine): a hung
+        // node cannot stall the others for longer than that.
+        let bound = interval.max(Duration::from_secs(2));
+        check_node(&inner.writer, bound, false).await;
         for node in &inner.replicas {
-            check_node(node, interval, true).await;
+            check_node(node, bound, true).await;
         }
     }
 }

@@ -331,9 +331,13 @@ impl Connection {
             // `tokio::time::timeout`) while the caller kept the connection: cancel it on the
             // server if it is still running, as the pool does for a dropped guard, rather than
             // make this call wait for it. Bounded by query_timeout when one is set.
+            // Inside a transaction the caller goes on with, cancelling would abort it: drain.
+            let may_cancel = self.wire.transaction_status() == TransactionStatus::Idle;
             let recovered = match self.query_timeout {
-                Some(limit) => tokio::time::timeout(limit, finish_abandoned(&mut self.wire)).await,
-                None => Ok(finish_abandoned(&mut self.wire).await),
+                Some(limit) => {
+                    tokio::time::timeout(limit, finish_abandoned(&mut self.wire, may_cancel)).await
+                }
+                None => Ok(finish_abandoned(&mut self.wire, may_cancel).await),
             };
             match recovered {
                 Ok(Ok(())) => {}

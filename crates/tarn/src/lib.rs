@@ -45,8 +45,10 @@
 //! println!("{} of {} connections, healthy: {}", status.size, status.max_size, health.ok);
 //! # let _ = stats;
 //!
-//! // Graceful shutdown: on SIGTERM/SIGINT, close (waits for checked-out connections).
-//! tokio::spawn(pool.close_on_shutdown_signal().expect("signal handlers"));
+//! // Graceful shutdown, in this order: stop taking requests and let those in flight finish
+//! // (axum: `serve(..).with_graceful_shutdown(tarn::shutdown_signal())`), then close the pool
+//! // (it waits for checked-out connections).
+//! pool.close().await;
 //! # Ok(()) }
 //! ```
 //!
@@ -63,6 +65,7 @@ mod connection;
 mod copy;
 mod error;
 mod health;
+mod listener;
 mod manager;
 mod pool;
 mod stream;
@@ -82,6 +85,11 @@ pub use copy::{
 };
 pub use error::Error;
 pub use health::HealthReport;
+pub use listener::{
+    DEFAULT_KEEPALIVE_INTERVAL, DEFAULT_KEEPALIVE_TIMEOUT, DEFAULT_RECONNECT_MAX,
+    DEFAULT_RECONNECT_MIN, Listener, ListenerBuilder, ListenerEvent, ListenerStream,
+    MAX_CHANNEL_LEN, MAX_NOTIFICATIONS, Notification,
+};
 pub use manager::PgManager;
 pub use pool::{Builder, Pool, PooledConnection, ShutdownSignals, shutdown_signal};
 pub use stream::RowStream;

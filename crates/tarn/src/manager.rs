@@ -23,8 +23,11 @@ const DRAIN_BEFORE_CANCEL: Duration = Duration::from_millis(50);
 
 /// Brings a connection whose last request was abandoned back in sync. Usually the abandoned
 /// reply is already on its way (unread rows): drain it. If it is not done within
-/// [`DRAIN_BEFORE_CANCEL`], the statement is still running on the server: cancel it rather
-/// than wait it out, then drain its 57014 error.
+/// [`DRAIN_BEFORE_CANCEL`] and `may_cancel`, the statement is still running on the server:
+/// cancel it rather than wait it out, then drain its 57014 error. Inside a transaction the
+/// caller keeps using, a cancel would abort the whole transaction, so there it only drains
+/// (bounded by the caller's `query_timeout`); the pool's reset may cancel, since it rolls the
+/// transaction back anyway.
 ///
 /// The cancel cannot reach a later statement: `cancel_query` returns only once the server
 /// has closed the cancel socket, which it does after signalling the backend, and the next
@@ -32,9 +35,13 @@ const DRAIN_BEFORE_CANCEL: Duration = Duration::from_millis(50);
 /// signal that arrives while the backend waits for input is ignored by the server.
 pub(crate) async fn finish_abandoned(
     wire: &mut tarn_wire::Connection,
+    may_cancel: bool,
 ) -> Result<(), tarn_wire::Error> {
     if !wire.needs_drain() {
         return Ok(());
+    }
+    if !may_cancel {
+        return wire.drain().await;
     }
     // Cancellation safety: the drain keeps its progress in the connection.
     if tokio::time::timeout(DRAIN_BEFORE_CANCEL, wire.drain())
@@ -178,7 +185,7 @@ impl tarn_pool::Manager for PgManager {
     async fn reset(&self, conn: &mut Connection) -> Result<(), tarn_wire::Error> {
         // The whole reset is bounded by the pool's reset_timeout.
         // Cancellation safety: the drain keeps its progress in the connection.
-        finish_abandoned(&mut conn.wire).await?;
+        finish_abandoned(&mut conn.wire, true).await?;
         if conn.wire.transaction_status() != TransactionStatus::Idle {
             conn.wire.simple_query("ROLLBACK").await?;
         }

@@ -569,8 +569,24 @@ impl Pool {
     }
 
     /// Registers for SIGTERM and SIGINT (Ctrl-C) now, and returns a future that, once one
-    /// arrives, closes the pool and resolves to the signal's name: the one line a service
-    /// needs for a graceful shutdown, `tokio::spawn(pool.close_on_shutdown_signal()?)`.
+    /// arrives, closes the pool and resolves to the signal's name. For a process with no
+    /// server in front of the pool (a worker, a batch job).
+    ///
+    /// **Not for an HTTP service**: closing the pool at the signal fails the requests the
+    /// server is still finishing ("the pool is closed"). There, stop the server first and
+    /// close the pool after it has drained:
+    ///
+    /// ```no_run
+    /// # async fn demo(pool: tarn::Pool) -> std::io::Result<()> {
+    /// let mut signals = tarn::ShutdownSignals::register()?; // registered now, before serving
+    /// let drained = async move {
+    ///     signals.recv().await;
+    /// };
+    /// // axum::serve(listener, app).with_graceful_shutdown(drained).await?;
+    /// # drained.await;
+    /// pool.close().await; // only after the server has finished its requests
+    /// # Ok(()) }
+    /// ```
     ///
     /// Registration happens before this returns, so no signal sent after it is missed (a
     /// signal sent before registration would end the process with the default action).

@@ -27,12 +27,18 @@ async fn check_connection_reports_an_outage_in_time_and_recovers() {
         "ok",
         "database",
         "timestamp",
-        "pool_size",
-        "idle_count",
-        "waiting_count",
+        "poolSize",
+        "idleCount",
+        "waitingCount",
     ] {
         assert!(json.get(field).is_some(), "{field} missing in {json}");
     }
+    // ISO 8601 in UTC with milliseconds, as JavaScript's toISOString.
+    let ts = json["timestamp"].as_str().unwrap();
+    assert!(
+        ts.ends_with('Z') && ts.len() == "2026-01-01T12:00:00.000Z".len(),
+        "{ts}"
+    );
 
     tokio::task::block_in_place(|| server.stop().unwrap());
     let started = Instant::now();

@@ -8,6 +8,7 @@ mod copy;
 mod health;
 mod hygiene;
 mod lifecycle;
+mod listener;
 mod pgbouncer;
 mod timeouts;
 mod tls;

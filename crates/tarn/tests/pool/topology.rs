@@ -277,7 +277,19 @@ async fn reads_spread_over_healthy_replicas_and_fall_back_to_the_primary() {
         .await
         .unwrap();
 
-    // Reads spread over both replicas, none on the primary.
+    // Reads spread over both replicas, none on the primary (once the first checks are in).
+    eventually(
+        Duration::from_secs(10),
+        "both replicas checked",
+        async || {
+            cluster
+                .status()
+                .replicas
+                .iter()
+                .all(|r| r.healthy && r.lag.is_some())
+        },
+    )
+    .await;
     let mut seen = std::collections::HashMap::new();
     for _ in 0..20 {
         *seen.entry(read_port(&cluster).await.unwrap()).or_insert(0) += 1;
@@ -334,23 +346,39 @@ async fn reads_spread_over_healthy_replicas_and_fall_back_to_the_primary() {
     )
     .await;
 
-    // A stopped replica is skipped from the next check on; no read fails after that.
+    // A stopped replica is marked down by the next check (or at once when its pool fails
+    // fast); no read fails after that.
     tokio::task::block_in_place(|| s1.stop()).unwrap();
-    tokio::time::sleep(check * 3).await;
+    let stopped = Instant::now();
+    eventually(Duration::from_secs(10), "s1 marked down", async || {
+        !cluster.status().replicas[1].healthy
+    })
+    .await;
+    eprintln!(
+        "routing: the stopped replica was skipped after {:?}",
+        stopped.elapsed()
+    );
     for _ in 0..10 {
         assert_eq!(read_port(&cluster).await.unwrap(), s0.port());
     }
-    assert!(!cluster.status().replicas[1].healthy);
     // Every replica down: reads fall back to the primary.
     tokio::task::block_in_place(|| s0.stop()).unwrap();
-    tokio::time::sleep(check * 3).await;
+    eventually(Duration::from_secs(10), "s0 marked down", async || {
+        !cluster.status().replicas[0].healthy
+    })
+    .await;
     for _ in 0..5 {
         assert_eq!(read_port(&cluster).await.unwrap(), primary.port());
     }
     // Back: the replicas serve again.
     tokio::task::block_in_place(|| s0.restart()).unwrap();
-    eventually(Duration::from_secs(10), "s0 serves again", async || {
-        read_port(&cluster).await.is_ok_and(|p| p == s0.port())
+    let back = Instant::now();
+    eventually(Duration::from_secs(20), "s0 serves again", async || {
+        let served = read_port(&cluster).await.is_ok_and(|p| p == s0.port());
+        if !served && back.elapsed() > Duration::from_secs(15) {
+            eprintln!("still waiting: {:?}", cluster.status());
+        }
+        served
     })
     .await;
     cluster.close().await;
