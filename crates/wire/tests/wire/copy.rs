@@ -841,3 +841,59 @@ async fn copy_in_unnamed_mode_and_with_statements_to_close() {
         assert_usable(&mut conn).await;
     }
 }
+
+#[tokio::test]
+async fn copy_in_and_out_over_tls() {
+    let Some(tls) = tarn_testkit::tls_server().expect("TLS server") else {
+        return;
+    };
+    let params = tls.params(Role::Scram, "postgres");
+    let mut config = tarn_wire::Config::new();
+    config
+        .host(&params.host)
+        .port(params.port)
+        .user(&params.user)
+        .dbname(&params.dbname)
+        .ssl_mode(tarn_wire::SslMode::Require);
+    if let Some(password) = &params.password {
+        config.password(password);
+    }
+    let mut conn = Connection::connect(&config).await.unwrap();
+    let ssl: bool = conn
+        .query_one(
+            "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert!(ssl);
+    conn.simple_query("CREATE TEMP TABLE copy_tls (id int8, name text, n int4)")
+        .await
+        .unwrap();
+    let data = small_rows(200_000);
+    // A sink dropped midway over TLS: rolled back, the connection in sync.
+    let mut sink = conn.copy_in("COPY copy_tls FROM STDIN").await.unwrap();
+    sink.send(&data).await.unwrap();
+    sink.send(&data[..1000]).await.unwrap();
+    drop(sink);
+    assert_eq!(count(&mut conn, "copy_tls").await, 0);
+    // A whole COPY in, row by row, and out again.
+    let mut sent = Fnv::new();
+    let mut sink = conn.copy_in("COPY copy_tls FROM STDIN").await.unwrap();
+    for line in data.split_inclusive(|&b| b == b'\n') {
+        sent.update(line);
+        sink.send(line).await.unwrap();
+    }
+    assert_eq!(sink.finish().await.unwrap(), 200_000);
+    let mut received = Fnv::new();
+    let mut stream = conn
+        .copy_out("COPY (SELECT * FROM copy_tls ORDER BY id) TO STDOUT")
+        .await
+        .unwrap();
+    while let Some(chunk) = stream.next().await {
+        received.update(&chunk.unwrap());
+    }
+    assert_eq!(received.0, sent.0);
+    assert_usable(&mut conn).await;
+}
