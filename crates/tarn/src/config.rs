@@ -836,8 +836,9 @@ impl Config {
             .map(|t| format!("SET statement_timeout = {}", t.as_millis()))
     }
 
-    /// The wire client's settings for one connection.
-    pub(crate) fn wire_config(&self) -> tarn_wire::Config {
+    /// The wire client's settings for one connection (host list, TLS, auth, statement cache),
+    /// for code that wants a [`tarn_wire::Connection`] of its own outside the pool.
+    pub fn wire_config(&self) -> tarn_wire::Config {
         let mut wire = tarn_wire::Config::new();
         for host in &self.hosts {
             match host {

@@ -103,3 +103,8 @@ pub use tarn_wire::{
     TransactionStatus, Type, rustls, types,
 };
 pub use transaction::{IsolationLevel, OwnedTransaction, Transaction, TransactionOptions};
+
+/// The service guide (`docs/service.md`), compiled here so every code block in it is a doctest.
+#[cfg(doctest)]
+#[doc = include_str!("../../../docs/service.md")]
+pub struct ServiceGuide;
