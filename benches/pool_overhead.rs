@@ -11,7 +11,8 @@
 //!   while callers wait, so enqueue + cancel is the queue operation whose cost could grow
 //!   with the queue; it should stay flat.
 //!
-//! Before the criterion groups, `contended_rounds` runs the contended workload with the pools
+//! Before the criterion groups, two runs in rounds. `contended_rounds` runs the contended
+//! workload with the pools
 //! taking turns (15 rounds of 0.2 s each, a different pool first each round) and prints, per
 //! pool, the median throughput, the median over rounds of its throughput over deadpool's in the
 //! same round, and fairness: the fewest and most ops one of the 64 tasks completed in a round,
@@ -21,7 +22,9 @@
 //! cost, so no FIFO pool can beat it by much. Set `POOL_BENCH_NO_FAIRNESS=1` to skip the rounds,
 //! `POOL_BENCH_ONLY=tarn,deadpool` to run only some of them, `POOL_BENCH_ROUNDS=1` to print
 //! every round's ns/op (the VM's phase shows as whole rounds that take twice as long for
-//! every pool).
+//! every pool). Then `turn_rounds` measures the uncontended and parked-waiter workloads the same
+//! way, the pools taking turns, and prints each pool's time over deadpool's in the same round
+//! (so a change of load on a shared machine does not pass for a difference between pools).
 //!
 //! Run: `cargo bench -p tarn-benches --bench pool_overhead -- --warm-up-time 1 --measurement-time 3`
 
@@ -453,11 +456,127 @@ async fn run_round(pool: AnyPool, length: Duration) -> (u64, u64, u64) {
     (total, min, max)
 }
 
+/// ns per operation of `op` over one turn of `length` (whole batches of 256).
+async fn ns_per_op<F, Fut>(length: Duration, mut op: F) -> f64
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = ()>,
+{
+    let start = Instant::now();
+    let mut ops = 0u64;
+    while start.elapsed() < length {
+        for _ in 0..256 {
+            op().await;
+        }
+        ops += 256;
+    }
+    start.elapsed().as_nanos() as f64 / ops as f64
+}
+
+/// The single-thread groups (`uncontended`, `parked_waiters`) measured the way
+/// `contended_rounds` measures: the pools take turns (15 rounds, 0.1 s per pool per round, a
+/// different pool first each round), and each pool's ns/op is divided by deadpool's in the same
+/// round. Criterion runs one pool's samples after another's, so on a shared VM a change of load
+/// between them shows as a difference between the pools; within a round both ran within a
+/// fraction of a second of each other.
+fn turn_rounds() {
+    const ROUNDS: usize = 15;
+    const TURN: Duration = Duration::from_millis(100);
+    let only = |name: &&str| {
+        std::env::var("POOL_BENCH_ONLY").map_or(true, |only| only.split(',').any(|o| o == *name))
+    };
+    let names: Vec<&str> = NAMES.iter().copied().filter(only).collect();
+    let report = |what: &str, ns: &[Vec<f64>]| {
+        let median = |mut v: Vec<f64>| {
+            v.sort_by(f64::total_cmp);
+            v[v.len() / 2]
+        };
+        let d = names.iter().position(|n| *n == "deadpool");
+        let line: Vec<String> = names
+            .iter()
+            .enumerate()
+            .map(|(i, name)| {
+                let own = median(ns.iter().map(|row| row[i]).collect());
+                let ratio = d.map_or(f64::NAN, |d| {
+                    median(ns.iter().map(|row| row[i] / row[d]).collect())
+                });
+                format!("{name} {own:.1} ns (x{ratio:.2})")
+            })
+            .collect();
+        eprintln!("  {what:<28} {}", line.join("  "));
+    };
+    eprintln!(
+        "turn rounds: {ROUNDS} rounds, {} ms per pool per round; median ns/op (median over rounds of the ratio to deadpool's time in the same round)",
+        TURN.as_millis()
+    );
+    // Uncontended: one runtime, one idle connection per pool.
+    let rt = current_thread();
+    let pools: Vec<AnyPool> = names
+        .iter()
+        .map(|name| {
+            rt.block_on(async {
+                let pool = build(name, CONNS).await;
+                pool.cycle().await;
+                pool
+            })
+        })
+        .collect();
+    let mut ns = vec![vec![0.0; names.len()]; ROUNDS];
+    for (round, row) in ns.iter_mut().enumerate() {
+        for k in 0..names.len() {
+            let i = (round + k) % names.len();
+            row[i] = rt.block_on(ns_per_op(TURN, || pools[i].cycle()));
+        }
+    }
+    report("uncontended get+drop", &ns);
+    drop(pools);
+    drop(rt);
+    // Enqueue + cancel with N callers parked, each pool on a runtime of its own (its parked
+    // tasks live there).
+    for parked in [10usize, 1_000, 10_000] {
+        let setups: Vec<_> = names
+            .iter()
+            .map(|name| {
+                let rt = current_thread();
+                let (pool, tasks) = rt.block_on(async {
+                    let pool = build(name, 1).await;
+                    let mut tasks = vec![tokio::spawn(pool.park_forever())];
+                    for _ in 0..10 {
+                        tokio::task::yield_now().await;
+                    }
+                    tasks.extend((0..parked).map(|_| tokio::spawn(pool.park_forever())));
+                    for _ in 0..10 {
+                        tokio::task::yield_now().await;
+                    }
+                    (pool, tasks)
+                });
+                (rt, pool, tasks)
+            })
+            .collect();
+        let mut ns = vec![vec![0.0; names.len()]; ROUNDS];
+        for (round, row) in ns.iter_mut().enumerate() {
+            for k in 0..names.len() {
+                let i = (round + k) % names.len();
+                let (rt, pool, _) = &setups[i];
+                row[i] = rt.block_on(ns_per_op(TURN, || pool.enqueue_cancel()));
+            }
+        }
+        report(&format!("enqueue+cancel, {parked} parked"), &ns);
+        for (rt, _, tasks) in setups {
+            for t in tasks {
+                t.abort();
+            }
+            drop(rt);
+        }
+    }
+}
+
 fn main() {
     if std::env::args().any(|a| a == "--bench")
         && std::env::var_os("POOL_BENCH_NO_FAIRNESS").is_none()
     {
         contended_rounds();
+        turn_rounds();
     }
     let mut c = Criterion::default().configure_from_args();
     uncontended(&mut c);

@@ -5,7 +5,7 @@
 //!
 //! A waiter registers no timer of its own: its deadline goes into a heap in `State` that the
 //! pool's background task watches, and an expired waiter is served [`Handoff::TimedOut`]
-//! through its cell like any other hand-off. Only when that task is not running (its runtime
+//! through its slot like any other hand-off. Only when that task is not running (its runtime
 //! was shut down while the pool lives on) does a waiter keep a timer of its own, and the task is
 //! restarted.
 
@@ -24,12 +24,10 @@ use crate::guard::Pooled;
 use crate::internals::{Back, Deadline, Live, Source, Step, Vet, Wait};
 use crate::manager::Manager;
 use crate::shared::Shared;
-use crate::stats::{PoolEvent, RemoveReason, Status};
-use crate::sync::Arc as CellArc;
-use crate::waiters::{Handoff, HandoffCell, WaiterKey};
+use crate::stats::{PoolEvent, RemoveReason};
+use crate::waiters::{Handoff, WaiterKey};
 
 type HandoffOf<M> = Handoff<<M as Manager>::Connection, <M as Manager>::Error>;
-type CellOf<M> = HandoffCell<<M as Manager>::Connection, <M as Manager>::Error>;
 /// What a [`Checkout`] ends with.
 type Outcome<M> = Result<Got<<M as Manager>::Connection>, Error<<M as Manager>::Error>>;
 
@@ -182,16 +180,16 @@ struct Got<C> {
 }
 
 /// One checkout as a future: the first poll takes an idle connection, fails, or joins the queue
-/// (one lock in every case); later polls collect the hand-off from the waiter's cell (the
-/// cell's lock, not the pool's).
+/// (one lock in every case); later polls collect the hand-off from the waiter's slot (one lock
+/// each).
 struct Checkout<'a, M: Manager> {
     shared: &'a Arc<Shared<M>>,
     wait: Wait,
     deadline: Deadline,
     /// The timeout the caller asked for, for its error.
     timeout: Duration,
-    /// The queue slot and its hand-off cell, while queued.
-    waiting: Option<(WaiterKey, CellArc<CellOf<M>>)>,
+    /// The queue slot, while queued.
+    waiting: Option<WaiterKey>,
     /// The waiter's own deadline timer, only when the background task was not running.
     fallback: Option<Pin<Box<Sleep>>>,
 }
@@ -202,7 +200,7 @@ impl<M: Manager> Future for Checkout<'_, M> {
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = &mut *self;
         let shared = this.shared;
-        let Some((_, cell)) = &this.waiting else {
+        let Some(key) = this.waiting else {
             loop {
                 let step = shared.with_state(|st| {
                     st.checkout(&shared.clock, this.wait, this.deadline, cx.waker())
@@ -234,11 +232,10 @@ impl<M: Manager> Future for Checkout<'_, M> {
                     }
                     Step::Queued {
                         key,
-                        cell,
                         plan,
                         pool_timer,
                     } => {
-                        this.waiting = Some((key, cell));
+                        this.waiting = Some(key);
                         if !shared.busy.load(Ordering::Relaxed) {
                             shared.busy.store(true, Ordering::Relaxed);
                         }
@@ -255,7 +252,7 @@ impl<M: Manager> Future for Checkout<'_, M> {
                 }
             }
         };
-        if let Some(handoff) = cell.poll(cx.waker()) {
+        if let Some(handoff) = shared.with_state(|st| st.collect(key, cx.waker())) {
             this.waiting = None;
             return Poll::Ready(this.handed(handoff));
         }
@@ -306,34 +303,23 @@ impl<M: Manager> Checkout<'_, M> {
         if sleep.as_mut().poll(cx).is_pending() {
             return Poll::Pending;
         }
-        let Some((key, cell)) = self.waiting.take() else {
+        let Some(key) = self.waiting.take() else {
             return Poll::Pending;
         };
-        let (handoff, status) = leave(self.shared, key, &cell);
-        Poll::Ready(self.handed(handoff.unwrap_or(Handoff::TimedOut(status))))
+        let left = self.shared.with_state(|st| st.leave(key));
+        Poll::Ready(self.handed(left.handoff.unwrap_or(Handoff::TimedOut(left.status))))
     }
-}
-
-/// Takes a waiter out of the queue. Returns what it had been handed but not collected, if
-/// anything (it was served before it could leave), and the counts just before it left, itself
-/// included.
-fn leave<M: Manager>(
-    shared: &Shared<M>,
-    key: WaiterKey,
-    cell: &CellOf<M>,
-) -> (Option<HandoffOf<M>>, Status) {
-    let left = shared.with_state(|st| st.leave(key));
-    (cell.after_leave(&left), left.status)
 }
 
 impl<M: Manager> Drop for Checkout<'_, M> {
     fn drop(&mut self) {
-        let Some((key, cell)) = self.waiting.take() else {
+        let Some(key) = self.waiting.take() else {
             return;
         };
         // The connects planned for this waiter keep running; they serve the next waiter or go
         // idle, so nothing is cancelled here.
-        if let (Some(Handoff::Conn(live)), _) = leave(self.shared, key, &cell) {
+        let left = self.shared.with_state(|st| st.leave(key));
+        if let Some(Handoff::Conn(live)) = left.handoff {
             // The connection was handed to us but never collected: pass it on unchanged.
             self.shared.give_back(live, Back::PassedOn);
         }

@@ -49,8 +49,7 @@ use crate::config::{Config, QueueMode};
 use crate::error::{ConnectError, Error};
 use crate::manager::ErrorClass;
 use crate::stats::{Counters, RemoveReason, Status};
-use crate::sync::Arc;
-use crate::waiters::{Handoff, HandoffCell, WaiterKey, WaiterQueue};
+use crate::waiters::{Handoff, WaiterKey, WaiterQueue};
 
 /// A connection plus the times the pool keeps about it, in pool time (see `clock.rs`).
 #[derive(Debug)]
@@ -212,7 +211,6 @@ pub(crate) enum Step<C, E> {
     /// (else the waiter keeps a timer of its own).
     Queued {
         key: WaiterKey,
-        cell: Arc<HandoffCell<C, E>>,
         plan: ConnectPlan,
         pool_timer: bool,
     },
@@ -222,11 +220,12 @@ pub(crate) enum Step<C, E> {
 }
 
 /// What [`State::leave`] found.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Left {
-    /// The waiter was still queued and is gone. If not, it had been served, and its cell holds
-    /// what it was handed (filled under the lock just released), which the caller must take.
-    pub(crate) was_queued: bool,
+#[derive(Debug)]
+#[must_use]
+pub(crate) struct Left<C, E> {
+    /// What the waiter had been handed before it could leave, if anything: a connection must
+    /// be passed on.
+    pub(crate) handoff: Option<Handoff<C, E>>,
     /// The counts just before it left, itself included.
     pub(crate) status: Status,
 }
@@ -457,6 +456,12 @@ impl<C, E> State<C, E> {
         self.size == 0
     }
 
+    /// No waiter queued or holding an uncollected hand-off (for the loom models).
+    #[cfg(all(test, loom))]
+    pub(crate) fn waiters_is_empty_for_tests(&self) -> bool {
+        self.waiters.is_empty()
+    }
+
     /// Whether the background task must be woken now that the lock is released; clears it.
     #[inline]
     pub(crate) fn take_poke(&mut self) -> bool {
@@ -586,7 +591,7 @@ impl<C, E> State<C, E> {
             return Step::Refused(error, ConnectPlan::default());
         }
         self.observe(deadline.start);
-        let (key, cell) = self.waiters.push_back(waker.clone());
+        let key = self.waiters.push_back(waker.clone());
         let pool_timer = self.background_alive;
         if let Some(at) = deadline.at.filter(|_| pool_timer) {
             self.add_deadline(at, key);
@@ -594,19 +599,25 @@ impl<C, E> State<C, E> {
         let plan = self.plan_connects();
         Step::Queued {
             key,
-            cell,
             plan,
             pool_timer,
         }
     }
 
-    /// A waiter gives up (dropped, or its own timer fired): it leaves the queue if it is still
-    /// in it. Its deadline entry is skipped as stale later; the connects planned for it keep
-    /// running and serve the next waiter or go idle.
-    pub(crate) fn leave(&mut self, key: WaiterKey) -> Left {
+    /// A waiter's poll: what it was handed, if it was served; otherwise its waker is kept for
+    /// whoever serves it.
+    #[inline]
+    pub(crate) fn collect(&mut self, key: WaiterKey, waker: &Waker) -> Option<Handoff<C, E>> {
+        self.waiters.collect(key, waker)
+    }
+
+    /// A waiter gives up (dropped, or its own timer fired): it leaves the queue, taking what
+    /// it was handed if it was served first. Its deadline entry is skipped as stale later; the
+    /// connects planned for it keep running and serve the next waiter or go idle.
+    pub(crate) fn leave(&mut self, key: WaiterKey) -> Left<C, E> {
         let status = self.status();
         Left {
-            was_queued: self.waiters.cancel(key),
+            handoff: self.waiters.leave(key),
             status,
         }
     }
@@ -1072,10 +1083,10 @@ mod tests {
         }
     }
 
-    fn queue(st: &mut St) -> (WaiterKey, Arc<HandoffCell<u32, std::io::Error>>) {
+    fn queue(st: &mut St) -> WaiterKey {
         let deadline = Deadline { start: 0, at: None };
         match st.checkout(&Clock::new(), Wait::Queue, deadline, Waker::noop()) {
-            Step::Queued { key, cell, .. } => (key, cell),
+            Step::Queued { key, .. } => key,
             other => panic!("expected to queue, got {other:?}"),
         }
     }
@@ -1088,15 +1099,15 @@ mod tests {
         st.background_alive = true;
         let parked: Vec<WaiterKey> = (0..100)
             .map(|i| {
-                let (key, _) = st.waiters.push_back(Waker::noop().clone());
+                let key = st.waiters.push_back(Waker::noop().clone());
                 st.add_deadline(1_000_000 + i, key);
                 key
             })
             .collect();
         for i in 0..100_000u64 {
-            let (key, _) = st.waiters.push_back(Waker::noop().clone());
+            let key = st.waiters.push_back(Waker::noop().clone());
             st.add_deadline(2_000_000 + i, key);
-            assert!(st.leave(key).was_queued);
+            assert!(st.leave(key).handoff.is_none());
             // Compaction runs before a push once stale entries outnumber the live ones.
             assert!(
                 st.deadlines.len() <= 2 * (st.waiters.len() + 1) + 33,
@@ -1119,13 +1130,13 @@ mod tests {
     #[test]
     fn only_an_earlier_deadline_pokes_the_background_task() {
         let mut st = St::new(settings(1));
-        let (a, _) = st.waiters.push_back(Waker::noop().clone());
+        let a = st.waiters.push_back(Waker::noop().clone());
         st.add_deadline(500, a);
         assert!(st.take_poke());
-        let (b, _) = st.waiters.push_back(Waker::noop().clone());
+        let b = st.waiters.push_back(Waker::noop().clone());
         st.add_deadline(900, b);
         assert!(!st.poke, "a later deadline needs no wake-up");
-        let (c, _) = st.waiters.push_back(Waker::noop().clone());
+        let c = st.waiters.push_back(Waker::noop().clone());
         st.add_deadline(100, c);
         assert!(st.poke);
         assert_eq!(st.timer_at, Some(100));
@@ -1228,10 +1239,10 @@ mod tests {
     #[test]
     fn connects_cover_waiters_once_and_a_return_serves_the_oldest() {
         let mut st = St::new(settings(3));
-        let (first, first_cell) = queue(&mut st);
+        let first = queue(&mut st);
         assert_eq!(st.connecting, 1, "one connect for one waiter");
-        let (_second, _) = queue(&mut st);
-        let (_third, _) = queue(&mut st);
+        let _second = queue(&mut st);
+        let _third = queue(&mut st);
         assert_eq!(st.connecting, 2, "capped by max_connecting");
         assert_eq!(st.plan_connects().count, 0, "every slot planned already");
         let connected = st.connect_succeeded(live(7, 0), 0);
@@ -1242,7 +1253,7 @@ mod tests {
         );
         assert!(!st.waiters.is_waiting(first));
         assert!(matches!(
-            first_cell.take(),
+            st.collect(first, Waker::noop()),
             Some(Handoff::Conn(l)) if l.conn == 7
         ));
         assert_eq!((st.size, st.in_use, st.connecting), (3, 1, 2));
@@ -1263,7 +1274,7 @@ mod tests {
             });
             st.background_alive = rng.bool();
             let mut held: Vec<Live<u32>> = Vec::new();
-            let mut cells = Vec::new();
+            let mut keys = Vec::new();
             let mut next = 0u32;
             let mut now = 0;
             for _ in 0..300 {
@@ -1281,27 +1292,25 @@ mod tests {
                         };
                         match st.checkout(&clock, wait, deadline, Waker::noop()) {
                             Step::Idle(live, _) => held.push(live),
-                            Step::Queued { key, cell, .. } => cells.push((key, cell)),
+                            Step::Queued { key, .. } => keys.push(key),
                             Step::Expired(..) | Step::Refused(..) => {}
                         }
                     }
-                    2 if !cells.is_empty() => {
-                        let (key, cell) = cells.swap_remove(rng.usize(0..cells.len()));
-                        if !st.leave(key).was_queued
-                            && let Some(Handoff::Conn(live)) = cell.take()
-                        {
+                    2 if !keys.is_empty() => {
+                        let key = keys.swap_remove(rng.usize(0..keys.len()));
+                        if let Some(Handoff::Conn(live)) = st.leave(key).handoff {
                             held.push(live);
                         }
                     }
-                    3 if !cells.is_empty() => {
-                        let i = rng.usize(0..cells.len());
-                        match cells[i].1.poll(Waker::noop()) {
+                    3 if !keys.is_empty() => {
+                        let i = rng.usize(0..keys.len());
+                        match st.collect(keys[i], Waker::noop()) {
                             Some(Handoff::Conn(live)) => {
                                 held.push(live);
-                                cells.swap_remove(i);
+                                keys.swap_remove(i);
                             }
                             Some(_) => {
-                                cells.swap_remove(i);
+                                keys.swap_remove(i);
                             }
                             None => {}
                         }
@@ -1343,16 +1352,12 @@ mod tests {
                     }
                 }
                 assert!(st.invariant_holds(), "seed {seed}: {:?}", st.status());
-                assert_eq!(st.in_use, held.len() + served(&cells), "seed {seed}");
+                assert_eq!(
+                    st.in_use,
+                    held.len() + st.waiters.uncollected_conns(),
+                    "seed {seed}"
+                );
             }
-        }
-
-        /// Connections handed to waiters that have not collected them yet.
-        fn served(cells: &[(WaiterKey, Arc<HandoffCell<u32, std::io::Error>>)]) -> usize {
-            cells
-                .iter()
-                .filter(|(_, cell)| cell.is_served_with_conn())
-                .count()
         }
     }
 }

@@ -22,9 +22,14 @@
 //!
 //! `Pool` is an `Arc<Shared>`; `Shared` holds the manager, the settings, one
 //! `parking_lot::Mutex<State>` and atomics for wait-time statistics. `State` (in `internals.rs`)
-//! is plain synchronous bookkeeping: the idle connections, the waiter queue and the counts, with
-//! the invariant `size == idle + in_use + connecting <= max_size` checked at every unlock in
-//! debug builds.
+//! is plain synchronous bookkeeping with private fields: the idle connections, the waiter queue,
+//! the counts and the settings its rules need, changed only through named transitions that keep
+//! the invariant `size == idle + in_use + connecting <= max_size` (checked at every unlock in
+//! debug builds) and return what the async layer must do after unlocking. The files follow the
+//! jobs: `pool.rs` (the public API), `shared.rs` (the side effects of a transition),
+//! `checkout.rs` (the hot path, the acquire loop, the waiting future), `connect.rs` (connect
+//! tasks), `maintenance.rs` (the background task and its pass), `waiters.rs` (the FIFO),
+//! `stats.rs`; `loom_models.rs` checks the locked core under loom (`make loom`).
 //!
 //! An uncontended `get` is: lock, pop an idle connection, unlock, and (only if it sat idle for a
 //! clock tick or more) the manager's cheap `is_dead` probe, and (only if it sat idle past
@@ -33,11 +38,11 @@
 //! or push it idle, unlock, wake. Neither reads the clock: they use the pool's coarse clock, a
 //! reading the background task refreshes every tick while the pool is in use. A caller that has
 //! to wait registers no timer either: its deadline goes into a heap that the same background task
-//! watches, failing expired waiters through their hand-off cells. Waiters are served strictly in
-//! arrival order by direct hand-off into their cell, so a later caller can never take a
-//! connection a waiter was promised; the woken waiter collects it under the cell's own small
-//! lock, not the pool's. Connects run in their own tasks, so a caller giving up never cancels a connect
-//! that the next caller needs; a finished connect serves the oldest waiter, else goes idle.
+//! watches, serving expired waiters a timeout through their slots. Waiters are served strictly
+//! in arrival order by direct hand-off into their slot, under the lock of the return that
+//! serves them, so a later caller can never take a connection a waiter was promised. Connects
+//! run in their own tasks, so a caller giving up never cancels a connect that the next caller
+//! needs; a finished connect serves the oldest waiter, else goes idle.
 //! New connections are opened only for waiters not already covered by a connect in flight, or
 //! to reach `min_idle`, at most `max_connecting` at once, with exponential backoff and full
 //! jitter after failures. A failure the manager classes as permanent fails the waiters it was

@@ -1,6 +1,7 @@
-//! Loom models of the pool's locked core: the real `State`, waiter queue and hand-off cells,
-//! built on loom's mutex and `Arc` through the `sync` shim, driven by threads that make the same
-//! calls the async layer makes, in every interleaving loom explores. Run with `make loom`
+//! Loom models of the pool's locked core: the real `State` and waiter queue behind the pool
+//! lock, which is loom's mutex through the `sync` shim, driven by threads that make the same
+//! calls the async layer makes (lock, one transition, unlock, then the side effects: wakes,
+//! the drain notification, passing a hand-off on), in every interleaving loom explores. Run with `make loom`
 //! (`RUSTFLAGS="--cfg loom" cargo test -p tarn-pool --release --lib loom`).
 //!
 //! Each model checks that no connection and no slot is lost or counted twice (the invariant at
@@ -8,6 +9,7 @@
 
 use std::task::Waker;
 
+use loom::sync::Arc;
 use loom::sync::atomic::{AtomicBool, Ordering};
 use loom::thread;
 
@@ -15,11 +17,10 @@ use crate::clock::{Clock, Nanos};
 use crate::config::Config;
 use crate::error::Error;
 use crate::internals::{Back, Deadline, Live, Returned, Settings, State, Step, Wait};
-use crate::sync::{Arc, Mutex};
-use crate::waiters::{Handoff, HandoffCell, WaiterKey};
+use crate::sync::Mutex;
+use crate::waiters::{Handoff, WaiterKey};
 
 type St = State<u32, std::io::Error>;
-type Cell = HandoffCell<u32, std::io::Error>;
 
 fn pool_of_one() -> Arc<Mutex<St>> {
     let config = Config {
@@ -39,35 +40,30 @@ fn live(conn: u32) -> Live<u32> {
 }
 
 /// A caller joins the queue, as `Checkout`'s first poll does.
-fn queue(st: &mut St, deadline: Option<Nanos>) -> (WaiterKey, Arc<Cell>, usize) {
+fn queue(st: &mut St, deadline: Option<Nanos>) -> (WaiterKey, usize) {
     let deadline = Deadline {
         start: 0,
         at: deadline,
     };
     match st.checkout(&Clock::new(), Wait::Queue, deadline, Waker::noop()) {
-        Step::Queued {
-            key, cell, plan, ..
-        } => (key, cell, plan.count),
+        Step::Queued { key, plan, .. } => (key, plan.count),
         other => panic!("expected to queue, got {other:?}"),
     }
 }
 
 /// One connection in use (opened for a first caller, who collected it), and a second caller
-/// queued for it. Returns the connection and the second caller's slot and cell.
-fn one_in_use_one_waiting(
-    st: &mut St,
-    deadline: Option<Nanos>,
-) -> (Live<u32>, WaiterKey, Arc<Cell>) {
-    let (_, first, connects) = queue(st, None);
+/// queued for it. Returns the connection and the second caller's key.
+fn one_in_use_one_waiting(st: &mut St, deadline: Option<Nanos>) -> (Live<u32>, WaiterKey) {
+    let (first, connects) = queue(st, None);
     assert_eq!(connects, 1);
     let connected = st.connect_succeeded(live(7), 0);
     assert!(matches!(connected.returned, Returned::Handed(_)));
-    let Some(Handoff::Conn(conn)) = first.take() else {
+    let Some(Handoff::Conn(conn)) = st.collect(first, Waker::noop()) else {
         panic!("the first caller was served")
     };
-    let (key, cell, connects) = queue(st, deadline);
+    let (key, connects) = queue(st, deadline);
     assert_eq!(connects, 0, "the pool is full: no connect");
-    (conn, key, cell)
+    (conn, key)
 }
 
 fn wake(returned: Returned<u32>) {
@@ -80,12 +76,12 @@ fn wake(returned: Returned<u32>) {
 
 /// A waiter served while it leaves: a caller returns the only connection while the waiter's
 /// future is dropped (`Checkout::drop`). Whichever wins, the connection ends up idle, never
-/// stranded in a cell nobody reads, and never counted in use.
+/// stranded in a slot nobody reads, and never counted in use.
 #[test]
 fn loom_a_waiter_served_while_it_leaves_loses_nothing() {
     loom::model(|| {
         let pool = pool_of_one();
-        let (conn, key, cell) = one_in_use_one_waiting(&mut pool.lock(), None);
+        let (conn, key) = one_in_use_one_waiting(&mut pool.lock(), None);
 
         let returner = {
             let pool = Arc::clone(&pool);
@@ -96,7 +92,7 @@ fn loom_a_waiter_served_while_it_leaves_loses_nothing() {
         };
         // The waiter leaves, and passes on what it was handed before it could.
         let left = pool.lock().leave(key);
-        if let Some(handoff) = cell.after_leave(&left) {
+        if let Some(handoff) = left.handoff {
             let Handoff::Conn(conn) = handoff else {
                 panic!("only a connection is handed here")
             };
@@ -108,7 +104,7 @@ fn loom_a_waiter_served_while_it_leaves_loses_nothing() {
         assert!(st.invariant_holds());
         let s = st.status();
         assert_eq!((s.size, s.idle, s.in_use, s.waiting), (1, 1, 0, 0), "{s:?}");
-        assert!(cell.take().is_none(), "nothing left in the cell");
+        assert!(st.waiters_is_empty_for_tests(), "a slot left behind");
     });
 }
 
@@ -122,7 +118,7 @@ fn loom_a_connect_slot_released_while_the_pool_closes_wakes_close() {
     for connect_finishes in [false, true] {
         loom::model(move || {
             let pool = pool_of_one();
-            let (_, cell, connects) = queue(&mut pool.lock(), None);
+            let (key, connects) = queue(&mut pool.lock(), None);
             assert_eq!(connects, 1);
             let listening = Arc::new(AtomicBool::new(false));
             let notified = Arc::new(AtomicBool::new(false));
@@ -158,7 +154,8 @@ fn loom_a_connect_slot_released_while_the_pool_closes_wakes_close() {
             connect.join().unwrap();
             // The waiter collects what it was handed: failed by the close, or served by the
             // connect before it, in which case it gives the connection back and that closes it.
-            match cell.take() {
+            let handed = pool.lock().collect(key, Waker::noop());
+            match handed {
                 Some(Handoff::Failed(Error::Closed)) => {}
                 Some(Handoff::Conn(conn)) => {
                     match pool.lock().put_back(conn, Back::PassedOn, &Clock::new()) {
@@ -182,14 +179,14 @@ fn loom_a_connect_slot_released_while_the_pool_closes_wakes_close() {
 }
 
 /// The hand-off racing a timeout: the background task times the waiter out (its deadline
-/// passed) while a caller returns the connection and the waiter polls its cell, then gives up
+/// passed) while a caller returns the connection and the waiter polls, then gives up
 /// if it found nothing. The waiter gets exactly one outcome; a connection it did not collect
 /// ends up idle.
 #[test]
 fn loom_the_hand_off_racing_a_timeout_gives_one_outcome() {
     loom::model(|| {
         let pool = pool_of_one();
-        let (conn, key, cell) = {
+        let (conn, key) = {
             let mut st = pool.lock();
             assert!(st.start_background());
             one_in_use_one_waiting(&mut st, Some(100))
@@ -211,11 +208,12 @@ fn loom_the_hand_off_racing_a_timeout_gives_one_outcome() {
         };
         // The waiter polls once; if nothing is there yet it gives up (its future is dropped),
         // passing on whatever it was handed in the meantime.
-        let outcome = match cell.poll(Waker::noop()) {
+        let polled = pool.lock().collect(key, Waker::noop());
+        let outcome = match polled {
             Some(handoff) => Some(handoff),
             None => {
                 let left = pool.lock().leave(key);
-                match cell.after_leave(&left) {
+                match left.handoff {
                     Some(Handoff::Conn(conn)) => {
                         wake(pool.lock().put_back(conn, Back::PassedOn, &Clock::new()));
                         None
@@ -238,7 +236,10 @@ fn loom_the_hand_off_racing_a_timeout_gives_one_outcome() {
             }
             Some(Handoff::Failed(e)) => panic!("failed: {e:?}"),
         }
-        assert!(cell.take().is_none(), "a second outcome in the cell");
+        assert!(
+            st.waiters_is_empty_for_tests(),
+            "a second outcome left behind"
+        );
     });
 }
 
@@ -251,14 +252,14 @@ impl std::task::Wake for Woken {
     }
 }
 
-/// No wake-up is lost: a waiter that polled its cell and found nothing is woken by whoever
-/// serves it (the return or the timeout), because the waker it stored and the hand-off meet
-/// under the cell's lock. The waiter then finds exactly one outcome.
+/// No wake-up is lost: a waiter that polled and found nothing is woken by whoever serves it
+/// (the return or the timeout), because the waker it stored and the hand-off meet under the
+/// pool lock. The waiter then finds exactly one outcome.
 #[test]
 fn loom_a_waiter_that_polled_empty_is_woken_when_served() {
     loom::model(|| {
         let pool = pool_of_one();
-        let (conn, _key, cell) = {
+        let (conn, key) = {
             let mut st = pool.lock();
             assert!(st.start_background());
             one_in_use_one_waiting(&mut st, Some(100))
@@ -280,13 +281,15 @@ fn loom_a_waiter_that_polled_empty_is_woken_when_served() {
                 wake(pool.lock().put_back(conn, Back::PassedOn, &Clock::new()));
             })
         };
-        let got = match cell.poll(&waker) {
+        let polled = pool.lock().collect(key, &waker);
+        let got = match polled {
             Some(handoff) => handoff,
             None => {
                 while !woken.0.load(Ordering::SeqCst) {
                     thread::yield_now();
                 }
-                cell.poll(&waker).expect("woken with nothing to collect")
+                let polled = pool.lock().collect(key, &waker);
+                polled.expect("woken with nothing to collect")
             }
         };
         timer.join().unwrap();
@@ -300,6 +303,9 @@ fn loom_a_waiter_that_polled_empty_is_woken_when_served() {
             Handoff::TimedOut(_) => assert_eq!((s.in_use, s.idle), (0, 1), "{s:?}"),
             Handoff::Failed(e) => panic!("failed: {e:?}"),
         }
-        assert!(cell.poll(&waker).is_none(), "a second outcome in the cell");
+        assert!(
+            st.waiters_is_empty_for_tests(),
+            "a second outcome left behind"
+        );
     });
 }

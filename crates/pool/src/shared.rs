@@ -33,7 +33,7 @@ pub(crate) struct Shared<M: Manager> {
     /// One lock over all bookkeeping: critical sections are a few field updates, never an
     /// `.await`, and allocate only when a queue grows past its previous high-water mark, so one
     /// lock for all the counts is cheaper than splitting them and makes the invariant easy to
-    /// check. (Only the collection of a hand-off is kept off it, in the waiter's own cell.)
+    /// check.
     state: Mutex<State<M::Connection, M::Error>>,
     pub(crate) clock: Clock,
     observer: Option<Observer>,

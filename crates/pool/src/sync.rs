@@ -1,19 +1,11 @@
-//! The synchronisation types of the pool's locked core, behind one shim (as tokio's
-//! `src/loom/mod.rs`): with `--cfg loom` they are loom's, so the models in `loom_models.rs` run
-//! the real bookkeeping under loom's scheduler; otherwise `parking_lot`'s mutex and std's `Arc`.
-//!
-//! Only what the models exercise goes through here: the pool lock around `State` and the
-//! waiters' hand-off cells (their mutex and the `Arc` the queue and the waiter share).
+//! The pool lock, behind a shim (as tokio's `src/loom/mod.rs`): with `--cfg loom` it is loom's
+//! mutex, so the models in `loom_models.rs` run the real bookkeeping under loom's scheduler;
+//! otherwise `parking_lot`'s.
 
-#[cfg(not(loom))]
-pub(crate) use parking_lot::Mutex;
-#[cfg(not(loom))]
-pub(crate) use std::sync::Arc;
-
-#[cfg(loom)]
-pub(crate) use loom::sync::Arc;
 #[cfg(loom)]
 pub(crate) use mocked::Mutex;
+#[cfg(not(loom))]
+pub(crate) use parking_lot::Mutex;
 
 #[cfg(loom)]
 mod mocked {
@@ -28,10 +20,6 @@ mod mocked {
 
         pub(crate) fn lock(&self) -> loom::sync::MutexGuard<'_, T> {
             self.0.lock().expect("no poisoning in the models")
-        }
-
-        pub(crate) fn get_mut(&mut self) -> &mut T {
-            self.0.get_mut().expect("no poisoning in the models")
         }
     }
 }

@@ -1,31 +1,31 @@
-//! The waiter queue: a FIFO of callers waiting for a connection, each with a hand-off cell.
+//! The waiter queue: a FIFO of callers waiting for a connection, each served by direct hand-off
+//! into its own slot.
 //!
 //! # Implementation details
 //!
 //! [`WaiterQueue`] is a slab (a `Vec` of slots plus a free list) with a doubly linked FIFO
 //! threaded through slot indices. Enqueue, dequeue of the oldest and removal of any waiter are
-//! O(1). Each slot holds a [`HandoffCell`] that the waiter's future shares (an `Arc`): a
-//! connection (or an error, or the news that the deadline passed) is put straight into the
-//! oldest waiter's cell and the slot leaves the FIFO, so a caller arriving later cannot take it.
-//! The waiter's future collects it on its next poll under the cell's own lock, not the pool's:
-//! under contention a checkout then takes the pool lock twice (join the queue; the return that
-//! serves it) instead of three times. If the future is dropped first, it leaves the queue, and
-//! if it was served before it could leave it passes the connection on (`checkout.rs`).
+//! O(1), and once the slab has grown to the longest queue seen nothing is allocated.
 //!
-//! Every method here runs with the pool lock held (the queue lives in `State`); the cells are
-//! filled only then. That is the one nesting of locks, pool then cell, so a waiter that the
-//! queue no longer holds always finds its hand-off in its cell. Slots carry a sequence number
-//! so a stale key can never touch a reused slot. Cells are reset and reused with their slots, so
-//! once the slab has grown to the largest queue seen nothing is allocated, except when a slot
-//! comes round again before its previous waiter has dropped its handle.
+//! A slot is queued (in the FIFO, holding the waiter's waker), served (out of the FIFO, holding
+//! what it was handed: a connection, an error, or the news that its deadline passed), or free.
+//! Serving the oldest waiter unlinks its slot and puts the hand-off in it under the same lock
+//! as the return that served it, so a caller arriving later cannot take that connection: it is
+//! the waiter's even before its task runs. The waiter collects it on its next poll
+//! ([`WaiterQueue::collect`]) or, if its future is dropped first, takes it when it leaves
+//! ([`WaiterQueue::leave`]) and passes it on (`checkout.rs`). Either frees the slot. Slots carry
+//! a sequence number, so a stale key never touches a reused slot.
+//!
+//! Every method runs with the pool lock held: the queue lives in `State`. (An earlier version
+//! gave each slot a hand-off cell of its own, an `Arc` with its own lock, so a waiter could
+//! collect without the pool lock; the A/B in docs/pool.md found the contended throughput the
+//! same either way and enqueue + cancel cheaper without it.)
 
-use std::collections::VecDeque;
 use std::task::Waker;
 
 use crate::error::Error;
-use crate::internals::{Left, Live};
+use crate::internals::Live;
 use crate::stats::Status;
-use crate::sync::{Arc, Mutex};
 
 /// What a waiter can be handed.
 #[derive(Debug)]
@@ -42,94 +42,14 @@ pub(crate) enum Handoff<C, E> {
 
 const NIL: usize = usize::MAX;
 
-/// One waiter's hand-off cell, shared by its queue slot and its future through an `Arc`, so the
-/// future collects what it was handed under this cell's own lock and not the pool's. The pool
-/// fills it while holding the pool lock (the only nesting: pool, then cell), so a waiter that
-/// the queue no longer holds always finds its hand-off here.
 #[derive(Debug)]
-pub(crate) struct HandoffCell<C, E>(Mutex<CellState<C, E>>);
-
-#[derive(Debug)]
-enum CellState<C, E> {
-    /// Queued: the waker to wake when served.
-    Waiting(Option<Waker>),
+enum SlotState<C, E> {
+    /// In the FIFO: the waker to wake when served.
+    Queued(Option<Waker>),
     /// Served and not collected yet.
     Served(Handoff<C, E>),
-    /// Collected, or given up.
-    Done,
-}
-
-impl<C, E> HandoffCell<C, E> {
-    fn new(waker: Waker) -> Self {
-        Self(Mutex::new(CellState::Waiting(Some(waker))))
-    }
-
-    /// Collects the hand-off if there is one; otherwise stores `waker` (unless it already has
-    /// an equivalent one) so the server wakes the right task.
-    #[inline]
-    pub(crate) fn poll(&self, waker: &Waker) -> Option<Handoff<C, E>> {
-        let mut state = self.0.lock();
-        match &mut *state {
-            CellState::Served(_) => match std::mem::replace(&mut *state, CellState::Done) {
-                CellState::Served(h) => Some(h),
-                _ => None,
-            },
-            CellState::Waiting(Some(w)) if w.will_wake(waker) => None,
-            CellState::Waiting(w) => {
-                *w = Some(waker.clone());
-                None
-            }
-            CellState::Done => None,
-        }
-    }
-
-    /// What a waiter that just left the queue ([`State::leave`]) must take and pass on: if it
-    /// was no longer queued it had been served, and its cell, filled under the lock it just
-    /// released, holds the hand-off.
-    ///
-    /// [`State::leave`]: crate::internals::State::leave
-    pub(crate) fn after_leave(&self, left: &Left) -> Option<Handoff<C, E>> {
-        if left.was_queued { None } else { self.take() }
-    }
-
-    /// Takes a hand-off that was never collected (the waiter gave up after being served).
-    pub(crate) fn take(&self) -> Option<Handoff<C, E>> {
-        let mut state = self.0.lock();
-        match std::mem::replace(&mut *state, CellState::Done) {
-            CellState::Served(h) => Some(h),
-            _ => None,
-        }
-    }
-
-    /// Puts `handoff` in the cell; returns the waker to wake after unlocking.
-    fn serve(&self, handoff: Handoff<C, E>) -> Option<Waker> {
-        let mut state = self.0.lock();
-        let before = std::mem::replace(&mut *state, CellState::Served(handoff));
-        // Only a queued waiter is served, and only once.
-        debug_assert!(matches!(before, CellState::Waiting(_)), "served twice");
-        match before {
-            CellState::Waiting(w) => w,
-            _ => None,
-        }
-    }
-
-    /// Marks a waiter that left the queue unserved, dropping its waker.
-    fn give_up(&self) {
-        *self.0.lock() = CellState::Done;
-    }
-
-    /// Holds a connection nobody collected yet (for the unit tests' accounting).
-    #[cfg(all(test, not(loom)))]
-    pub(crate) fn is_served_with_conn(&self) -> bool {
-        matches!(&*self.0.lock(), CellState::Served(Handoff::Conn(_)))
-    }
-
-    fn waker(&self) -> Option<Waker> {
-        match &*self.0.lock() {
-            CellState::Waiting(w) => w.clone(),
-            _ => None,
-        }
-    }
+    /// On the free list.
+    Free,
 }
 
 #[derive(Debug)]
@@ -138,11 +58,7 @@ struct Slot<C, E> {
     seq: u64,
     prev: usize,
     next: usize,
-    /// In the FIFO (not yet served, not given up).
-    linked: bool,
-    /// The hand-off cell, kept with the slot and reused by its next waiter once the previous
-    /// one has dropped its handle (see [`WaiterQueue::push_back`]).
-    cell: Arc<HandoffCell<C, E>>,
+    state: SlotState<C, E>,
 }
 
 /// Identifies one waiter's slot.
@@ -156,12 +72,11 @@ pub(crate) struct WaiterKey {
 #[derive(Debug)]
 pub(crate) struct WaiterQueue<C, E> {
     slots: Vec<Slot<C, E>>,
-    /// Free slots, oldest first: a slot is reused as late as possible, so the waiter that last
-    /// held its cell has most likely collected and let go of it, and the cell can be reset
-    /// instead of allocated.
-    free: VecDeque<usize>,
+    /// Free slots, most recently freed last (reused first: its memory is the warmest).
+    free: Vec<usize>,
     head: usize,
     tail: usize,
+    /// Waiters in the FIFO.
     len: usize,
     next_seq: u64,
 }
@@ -170,7 +85,7 @@ impl<C, E> WaiterQueue<C, E> {
     pub(crate) fn new() -> Self {
         Self {
             slots: Vec::new(),
-            free: VecDeque::new(),
+            free: Vec::new(),
             head: NIL,
             tail: NIL,
             len: 0,
@@ -183,57 +98,53 @@ impl<C, E> WaiterQueue<C, E> {
         self.len
     }
 
-    /// Appends a waiter at the back; returns its key and its hand-off cell. The cell of a free
-    /// slot is reset in place when nobody else holds it (the usual case, as free slots are
-    /// reused oldest first); a new one is allocated only when the slab grows or the slot's
-    /// previous waiter still holds its handle.
-    pub(crate) fn push_back(&mut self, waker: Waker) -> (WaiterKey, Arc<HandoffCell<C, E>>) {
+    /// Appends a waiter at the back; returns its key.
+    pub(crate) fn push_back(&mut self, waker: Waker) -> WaiterKey {
         let seq = self.next_seq;
         self.next_seq += 1;
-        let prev = self.tail;
-        let index = match self.free.pop_front() {
+        let slot = Slot {
+            seq,
+            prev: self.tail,
+            next: NIL,
+            state: SlotState::Queued(Some(waker)),
+        };
+        let index = match self.free.pop() {
             Some(i) => {
-                let slot = &mut self.slots[i];
-                slot.seq = seq;
-                slot.prev = prev;
-                slot.next = NIL;
-                slot.linked = true;
-                match Arc::get_mut(&mut slot.cell) {
-                    Some(cell) => *cell.0.get_mut() = CellState::Waiting(Some(waker)),
-                    None => slot.cell = Arc::new(HandoffCell::new(waker)),
-                }
+                self.slots[i] = slot;
                 i
             }
             None => {
-                self.slots.push(Slot {
-                    seq,
-                    prev,
-                    next: NIL,
-                    linked: true,
-                    cell: Arc::new(HandoffCell::new(waker)),
-                });
+                self.slots.push(slot);
                 self.slots.len() - 1
             }
         };
-        if prev == NIL {
+        if self.tail == NIL {
             self.head = index;
         } else {
-            self.slots[prev].next = index;
+            self.slots[self.tail].next = index;
         }
         self.tail = index;
         self.len += 1;
-        (
-            WaiterKey { index, seq },
-            Arc::clone(&self.slots[index].cell),
-        )
+        WaiterKey { index, seq }
     }
 
-    /// Unlinks a waiter and frees its slot (its cell stays with the slot).
+    /// The slot `key` names, unless the key is stale.
+    fn slot_mut(&mut self, key: WaiterKey) -> Option<&mut Slot<C, E>> {
+        self.slots.get_mut(key.index).filter(|s| s.seq == key.seq)
+    }
+
+    /// True while the waiter is in the FIFO (not served, not gone).
+    pub(crate) fn is_waiting(&self, key: WaiterKey) -> bool {
+        self.slots
+            .get(key.index)
+            .is_some_and(|s| s.seq == key.seq && matches!(s.state, SlotState::Queued(_)))
+    }
+
+    /// Takes a queued slot out of the FIFO (its state is left to the caller).
     fn unlink(&mut self, index: usize) {
         let (prev, next) = {
-            let s = &mut self.slots[index];
-            debug_assert!(s.linked);
-            s.linked = false;
+            let s = &self.slots[index];
+            debug_assert!(matches!(s.state, SlotState::Queued(_)));
             (s.prev, s.next)
         };
         if prev == NIL {
@@ -247,14 +158,33 @@ impl<C, E> WaiterQueue<C, E> {
             self.slots[next].prev = prev;
         }
         self.len -= 1;
-        self.free.push_back(index);
     }
 
-    /// True while the waiter is in the FIFO (not served, not cancelled).
-    pub(crate) fn is_waiting(&self, key: WaiterKey) -> bool {
-        self.slots
-            .get(key.index)
-            .is_some_and(|s| s.linked && s.seq == key.seq)
+    /// Frees a slot that is out of the FIFO; returns what it held.
+    fn release(&mut self, index: usize) -> SlotState<C, E> {
+        self.free.push(index);
+        std::mem::replace(&mut self.slots[index].state, SlotState::Free)
+    }
+
+    /// Serves the waiter at `index` (queued) with `handoff`; returns its waker.
+    fn serve_at(&mut self, index: usize, handoff: Handoff<C, E>) -> Option<Waker> {
+        self.unlink(index);
+        match std::mem::replace(&mut self.slots[index].state, SlotState::Served(handoff)) {
+            SlotState::Queued(waker) => waker,
+            _ => None,
+        }
+    }
+
+    /// Serves the oldest waiter with `handoff`; gives the hand-off back if nobody waits.
+    /// Returns the waker to wake after unlocking.
+    pub(crate) fn serve_oldest(
+        &mut self,
+        handoff: Handoff<C, E>,
+    ) -> Result<Option<Waker>, Handoff<C, E>> {
+        if self.head == NIL {
+            return Err(handoff);
+        }
+        Ok(self.serve_at(self.head, handoff))
     }
 
     /// Serves one particular waiter (one whose deadline passed) with `handoff`. Returns its
@@ -266,10 +196,43 @@ impl<C, E> WaiterQueue<C, E> {
         self.serve_at(key.index, handoff)
     }
 
-    /// Takes the waiter at `index` out of the FIFO and puts `handoff` in its cell.
-    fn serve_at(&mut self, index: usize, handoff: Handoff<C, E>) -> Option<Waker> {
-        self.unlink(index);
-        self.slots[index].cell.serve(handoff)
+    /// The waiter's poll: takes what it was handed, if it was served (freeing its slot);
+    /// otherwise stores `waker` (unless it already has an equivalent one) so the server wakes
+    /// the right task.
+    #[inline]
+    pub(crate) fn collect(&mut self, key: WaiterKey, waker: &Waker) -> Option<Handoff<C, E>> {
+        let slot = self.slot_mut(key)?;
+        match &mut slot.state {
+            SlotState::Served(_) => match self.release(key.index) {
+                SlotState::Served(handoff) => Some(handoff),
+                _ => None,
+            },
+            SlotState::Queued(Some(w)) if w.will_wake(waker) => None,
+            SlotState::Queued(w) => {
+                *w = Some(waker.clone());
+                None
+            }
+            SlotState::Free => None,
+        }
+    }
+
+    /// A waiter gives up: its slot leaves the FIFO if it is still there, and is freed (its
+    /// waker dropped at once). Returns what it had been handed, if it was served before it
+    /// could leave: the caller must pass a connection on.
+    pub(crate) fn leave(&mut self, key: WaiterKey) -> Option<Handoff<C, E>> {
+        let slot = self.slot_mut(key)?;
+        match slot.state {
+            SlotState::Queued(_) => {
+                self.unlink(key.index);
+                self.release(key.index);
+                None
+            }
+            SlotState::Served(_) => match self.release(key.index) {
+                SlotState::Served(handoff) => Some(handoff),
+                _ => None,
+            },
+            SlotState::Free => None,
+        }
     }
 
     /// Clones the waker of every waiter in the FIFO into `out` (to make them poll again).
@@ -277,111 +240,93 @@ impl<C, E> WaiterQueue<C, E> {
         let mut i = self.head;
         while i != NIL {
             let slot = &self.slots[i];
-            out.extend(slot.cell.waker());
+            if let SlotState::Queued(Some(w)) = &slot.state {
+                out.push(w.clone());
+            }
             i = slot.next;
         }
     }
 
-    /// Serves the oldest waiter with `handoff`; gives the handoff back if nobody waits.
-    /// Returns the waker to wake after unlocking.
-    pub(crate) fn serve_oldest(
-        &mut self,
-        handoff: Handoff<C, E>,
-    ) -> Result<Option<Waker>, Handoff<C, E>> {
-        let index = self.head;
-        if index == NIL {
-            return Err(handoff);
-        }
-        Ok(self.serve_at(index, handoff))
+    /// No slot in use: nobody queued, nothing handed and not collected (for the loom models).
+    #[cfg(all(test, loom))]
+    pub(crate) fn is_empty(&self) -> bool {
+        self.free.len() == self.slots.len()
     }
 
-    /// Removes a waiter that gives up, wherever it is in the queue, and clears its cell (so the
-    /// slab keeps no waker, and with it no task, alive until the slot is reused). Returns false
-    /// if it was no longer queued: it has been served, and its cell holds what it was given,
-    /// which the caller must take and pass on.
-    pub(crate) fn cancel(&mut self, key: WaiterKey) -> bool {
-        if !self.is_waiting(key) {
-            return false;
-        }
-        self.unlink(key.index);
-        self.slots[key.index].cell.give_up();
-        true
+    /// Connections handed to waiters that have not collected them yet (for the unit tests'
+    /// accounting).
+    #[cfg(all(test, not(loom)))]
+    pub(crate) fn uncollected_conns(&self) -> usize {
+        self.slots
+            .iter()
+            .filter(|s| matches!(s.state, SlotState::Served(Handoff::Conn(_))))
+            .count()
     }
 }
 
 #[cfg(all(test, not(loom)))]
 mod tests {
+    use std::sync::Arc;
     use std::task::Waker;
 
     use super::*;
     use crate::clock::Nanos;
 
-    /// A slot's hand-off cell is reset and reused once its waiter has let go of it, and never
-    /// while the waiter still holds it: a hand-off nobody collected yet survives the slot being
-    /// reused by the next waiter.
+    fn conn(conn: u32) -> Handoff<u32, std::io::Error> {
+        Handoff::Conn(Live {
+            conn,
+            created_at: 0,
+            expires_at: Nanos::MAX,
+            idle_since: 0,
+        })
+    }
+
+    /// Waiters are served oldest first; a served slot stays the waiter's until it collects or
+    /// leaves, and only then is it reused; a stale key touches nothing.
     #[test]
-    fn cells_are_reused_only_when_their_waiter_let_go() {
+    fn served_slots_stay_with_their_waiter_until_collected() {
         let mut q = WaiterQueue::<u32, std::io::Error>::new();
-        let live = |conn| {
-            Handoff::Conn(Live {
-                conn,
-                created_at: 0,
-                expires_at: Nanos::MAX,
-                idle_since: 0,
-            })
-        };
-        // Served and collected: the next waiter in that slot gets the same cell, reset.
-        let (a, cell_a) = q.push_back(Waker::noop().clone());
-        q.serve_oldest(live(1)).expect("a waiter");
-        assert!(matches!(cell_a.poll(Waker::noop()), Some(Handoff::Conn(l)) if l.conn == 1));
-        let first = Arc::as_ptr(&cell_a);
-        drop(cell_a);
-        let (b, cell_b) = q.push_back(Waker::noop().clone());
-        assert_eq!(b.index, a.index);
-        assert_eq!(Arc::as_ptr(&cell_b), first, "a cell nobody holds is reused");
-        assert!(
-            cell_b.poll(Waker::noop()).is_none(),
-            "reset: nothing to collect"
-        );
-        // Served but not collected: the slot comes round again before the waiter polls.
-        q.serve_oldest(live(2)).expect("a waiter");
-        let (c, cell_c) = q.push_back(Waker::noop().clone());
-        assert_eq!(c.index, b.index);
-        assert!(
-            !Arc::ptr_eq(&cell_b, &cell_c),
-            "a held cell is replaced, not reset"
-        );
-        assert!(matches!(cell_b.poll(Waker::noop()), Some(Handoff::Conn(l)) if l.conn == 2));
-        // A stale key cannot cancel the slot's new waiter.
-        assert!(!q.cancel(b));
-        assert!(q.is_waiting(c));
-        assert!(q.cancel(c));
+        let a = q.push_back(Waker::noop().clone());
+        let b = q.push_back(Waker::noop().clone());
+        assert!(q.serve_oldest(conn(1)).is_ok());
+        assert!(!q.is_waiting(a) && q.is_waiting(b));
+        // `a` was served but has not collected: its slot is not reused.
+        let c = q.push_back(Waker::noop().clone());
+        assert_ne!(c.index, a.index);
+        assert!(matches!(q.collect(a, Waker::noop()), Some(Handoff::Conn(l)) if l.conn == 1));
+        assert!(q.collect(a, Waker::noop()).is_none(), "collected once");
+        // Now it is: the next waiter gets it, and the old key is stale.
+        let d = q.push_back(Waker::noop().clone());
+        assert_eq!(d.index, a.index);
+        assert!(q.leave(a).is_none() && q.is_waiting(d));
+        // A waiter served before it could leave takes its hand-off with it.
+        assert!(q.serve_oldest(conn(2)).is_ok());
+        assert!(matches!(q.leave(b), Some(Handoff::Conn(l)) if l.conn == 2));
+        assert_eq!(q.len(), 2);
+        assert!(q.leave(c).is_none() && q.leave(d).is_none());
         assert_eq!(q.len(), 0);
+        assert!(q.serve_oldest(conn(3)).is_err(), "nobody waits");
     }
 
     /// A waiter that gives up unserved leaves nothing behind: its waker (and with it its task)
-    /// is released at once, not when the slot is next reused, and the cell is reused after.
+    /// is released at once, not when the slot is next reused.
     #[test]
-    fn cancel_releases_the_waker_and_the_cell_is_reused() {
+    fn leaving_releases_the_waker() {
         struct Task;
         impl std::task::Wake for Task {
             fn wake(self: Arc<Self>) {}
         }
         let task = Arc::new(Task);
         let mut q = WaiterQueue::<u32, std::io::Error>::new();
-        let (key, cell) = q.push_back(Waker::from(Arc::clone(&task)));
+        let key = q.push_back(Waker::from(Arc::clone(&task)));
         assert_eq!(Arc::strong_count(&task), 2, "the queue holds the waker");
-        assert!(q.cancel(key));
-        assert_eq!(Arc::strong_count(&task), 1, "cancel dropped the waker");
-        assert!(cell.take().is_none(), "nothing was handed over");
-        let first = Arc::as_ptr(&cell);
-        drop(cell);
-        let (_, again) = q.push_back(Waker::noop().clone());
-        assert_eq!(Arc::as_ptr(&again), first);
-        assert!(again.poll(Waker::noop()).is_none());
+        assert!(q.leave(key).is_none());
+        assert_eq!(Arc::strong_count(&task), 1, "leaving dropped the waker");
+        let again = q.push_back(Waker::noop().clone());
+        assert_eq!(again.index, key.index);
         assert!(q.serve_oldest(Handoff::Failed(Error::Closed)).is_ok());
         assert!(matches!(
-            again.poll(Waker::noop()),
+            q.collect(again, Waker::noop()),
             Some(Handoff::Failed(Error::Closed))
         ));
     }
