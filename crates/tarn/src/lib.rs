@@ -94,13 +94,16 @@ pub use manager::PgManager;
 pub use pool::{Builder, Pool, PooledConnection, ShutdownSignals, shutdown_signal};
 pub use stream::RowStream;
 pub use tarn_pool::{PoolEvent, RemoveReason, Stats, Status};
+/// The wire client's error, which [`Row::try_get`] returns; `?` turns it into an [`Error`]
+/// (`Error::Query`).
+pub use tarn_wire::Error as WireError;
 /// `rust_decimal`, whose `Decimal` reads and writes `numeric` (feature `rust_decimal`).
 #[cfg(feature = "rust_decimal")]
 pub use tarn_wire::rust_decimal;
 pub use tarn_wire::{
-    ChannelBinding, DbError, FromSql, LoadBalanceHosts, Row, SimpleQueryMessage, SimpleQueryRow,
-    SqlState, SslMode, SslNegotiation, SslRootCert, Statement, TargetSessionAttrs, ToSql,
-    TransactionStatus, Type, rustls, types,
+    ChannelBinding, Column, DbError, FromSql, LoadBalanceHosts, Params, Row, RowIndex,
+    SimpleQueryMessage, SimpleQueryRow, SqlState, SslMode, SslNegotiation, SslRootCert, Statement,
+    TargetSessionAttrs, ToSql, ToStatement, TransactionStatus, Type, rustls, types,
 };
 pub use transaction::{IsolationLevel, OwnedTransaction, Transaction, TransactionOptions};
 

@@ -202,3 +202,17 @@ async fn serializable_conflicts_are_retried() {
         .get(0);
     assert_eq!(n, 40, "every increment landed exactly once");
 }
+
+/// Code that names the types a helper needs, from `tarn` alone.
+#[allow(
+    dead_code,
+    reason = "compile-time check: these names resolve from tarn"
+)]
+fn names_from_tarn_alone(row: &tarn::Row) -> Result<i32, tarn::Error> {
+    fn run<S: tarn::ToStatement + ?Sized>(_: &S, _: tarn::Params<'_>) {}
+    fn column<I: tarn::RowIndex + std::fmt::Display>(_: I) {}
+    run("SELECT 1", &[]);
+    column("id");
+    let value: Result<i32, tarn::WireError> = row.try_get("id");
+    Ok(value?)
+}
