@@ -199,7 +199,10 @@ impl Counters {
     }
 }
 
-/// Counters of callers that waited, updated outside the lock by the woken caller.
+/// Counters of callers that waited, updated outside the lock by the woken caller. (They were
+/// striped by thread, each stripe on cache lines of its own, with the pool lock padded too: the
+/// A/B in docs/pool.md measured the contended throughput at 0.94x deadpool's striped and 0.95x
+/// plain, so they are plain.)
 #[derive(Debug, Default)]
 pub(crate) struct WaitCounters {
     gets_waited: AtomicU64,
