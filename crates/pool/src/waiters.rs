@@ -18,8 +18,9 @@
 //!
 //! Every method runs with the pool lock held: the queue lives in `State`. (An earlier version
 //! gave each slot a hand-off cell of its own, an `Arc` with its own lock, so a waiter could
-//! collect without the pool lock; the A/B in docs/pool.md found the contended throughput the
-//! same either way and enqueue + cancel cheaper without it.)
+//! collect without the pool lock. The A/B in docs/pool.md, 5 runs each, found the pool faster
+//! without it: contended throughput 1.00x deadpool's against 0.96x with the cells, enqueue +
+//! cancel 1.03x deadpool's time against 1.31x, medians.)
 
 use std::task::Waker;
 
