@@ -27,10 +27,11 @@
 //!
 //! # The connect rule
 //!
-//! Written once, in [`State::plan_connects`]: a connect is started only for a waiter that no
-//! connect in flight already covers, or to reach `min_idle`; never beyond `max_size`, at most
+//! Written once, in `connect_wanted`: a connect is started only for a waiter that no connect in
+//! flight already covers, or to reach `min_idle`; never beyond `max_size`, at most
 //! `max_connecting` at once, and only one (the probe) while the breaker is open.
-//! [`State::connect_failed`] decides whether a failed connect retries by the same measure.
+//! [`State::plan_connects`] reserves connects while it says so, and [`State::connect_failed`]
+//! retries a failed connect when it would start it again.
 //!
 //! # Failed connects and the breaker
 //!
@@ -739,19 +740,27 @@ impl<C, E> State<C, E> {
 
     // ---- connects -----------------------------------------------------------------------------
 
-    /// Reserves connects under the spike rule (see the module docs).
-    pub(crate) fn plan_connects(&mut self) -> ConnectPlan {
-        let max_connecting = if self.breaker_open_since.is_some() {
+    /// The connect rule, the one place it is written: with `in_flight` connects running and
+    /// `open` slots taken, one more connect is wanted when the pool is open and below
+    /// `max_size`, fewer than `max_connecting` connects run (one, the probe, while the breaker
+    /// is open), and a waiter is not covered by the connects in flight or the pool is below
+    /// `min_idle`.
+    fn connect_wanted(&self, in_flight: usize, open: usize) -> bool {
+        let cap = if self.breaker_open_since.is_some() {
             1
         } else {
             self.settings.max_connecting
         };
+        !self.closed
+            && open < self.max_size
+            && in_flight < cap
+            && (in_flight < self.waiters.len() || open < self.settings.min_idle)
+    }
+
+    /// Reserves as many connects as the connect rule wants.
+    pub(crate) fn plan_connects(&mut self) -> ConnectPlan {
         let mut count = 0;
-        while !self.closed
-            && self.size < self.max_size
-            && self.connecting < max_connecting
-            && (self.connecting < self.waiters.len() || self.size < self.settings.min_idle)
-        {
+        while self.connect_wanted(self.connecting, self.size) {
             self.reserve_connect();
             count += 1;
         }
@@ -826,7 +835,6 @@ impl<C, E> State<C, E> {
         self.connect_failures = self.connect_failures.saturating_add(1);
         self.last_connect_error = Some(error.clone());
         let permanent = error.class() == ErrorClass::Permanent;
-        let min_idle = self.settings.min_idle;
         let mut wake = Vec::new();
         if permanent && !self.closed {
             let fail = if self.idle.is_empty() && self.in_use == 0 {
@@ -857,14 +865,17 @@ impl<C, E> State<C, E> {
         }
         let open = self.breaker_open_since.is_some();
         let asked = std::mem::take(&mut self.probe_wanted);
-        let needed = self.waiters.len() >= self.connecting || self.size <= min_idle;
-        let retry = !self.closed
-            && self.size <= self.max_size
-            && if open {
-                self.connecting == 1 && (self.waiters.len() > 0 || self.size <= min_idle || asked)
-            } else {
-                needed
-            };
+        // Would the connect rule start this connect again, its own slot given back? While the
+        // breaker is open that means it is the one connect in flight, the probe, and a waiter
+        // or `min_idle` wants it; callers failed fast, failed by a permanent error or timed
+        // out since its last attempt ask for it too.
+        let wanted = self.connect_wanted(self.connecting - 1, self.size - 1);
+        let retry = wanted
+            || (open
+                && asked
+                && self.connecting == 1
+                && !self.closed
+                && self.size <= self.max_size);
         if !retry {
             self.free_slot(Held::Connecting);
         }
