@@ -9,7 +9,7 @@
 //!
 //! | transition | when |
 //! | --- | --- |
-//! | [`take_ready`](State::take_ready), [`checkout`](State::checkout), [`leave`](State::leave) | a caller takes an idle connection, joins the queue, or gives up |
+//! | [`take_ready`](State::take_ready), [`checkout`](State::checkout), [`collect`](State::collect), [`leave`](State::leave) | a caller takes an idle connection or joins the queue, collects its hand-off, or gives up |
 //! | [`put_back`](State::put_back), [`retire`](State::retire) | a connection in use comes back, or leaves the pool |
 //! | [`plan_connects`](State::plan_connects) | the spike rule: how many connects to start |
 //! | [`connect_succeeded`](State::connect_succeeded), [`connect_failed`](State::connect_failed), [`release_connect_slot`](State::release_connect_slot) | a connect task ends an attempt, or is dropped |
