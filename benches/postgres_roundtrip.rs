@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use criterion::{BenchmarkId, Criterion, criterion_main};
-use tarn_loadtest::{PoolKind, Scenario, Target};
+use tarn_loadtest::{Endpoint, PoolKind, Scenario, Target};
 
 const POOL_SIZE: usize = 16;
 
@@ -51,6 +51,7 @@ async fn run(target: &Arc<Target>, scenario: Scenario, concurrency: usize, iters
 
 fn postgres_roundtrip(c: &mut Criterion) {
     let (_server, url) = server_url();
+    let endpoint = Endpoint::plain(&url);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -68,7 +69,7 @@ fn postgres_roundtrip(c: &mut Criterion) {
                     runtime
                         .block_on(Target::build(
                             kind,
-                            &url,
+                            &endpoint,
                             POOL_SIZE,
                             concurrency.min(POOL_SIZE),
                         ))

@@ -7,8 +7,12 @@ use plotters::prelude::*;
 use crate::Row;
 
 /// Writes one panel per steady scenario: ops/s (y) by concurrency (x, log scale), a line per
-/// pool.
-pub(crate) fn throughput_by_concurrency(rows: &[Row], path: &Path) -> Result<(), String> {
+/// pool; `tls` marks the captions of a run over TLS.
+pub(crate) fn throughput_by_concurrency(
+    rows: &[Row],
+    path: &Path,
+    tls: bool,
+) -> Result<(), String> {
     let mut scenarios: Vec<&str> = rows
         .iter()
         .filter(|r| r.spike_ms.is_none())
@@ -27,7 +31,10 @@ pub(crate) fn throughput_by_concurrency(rows: &[Row], path: &Path) -> Result<(),
         let max_y = mine.iter().map(|r| r.throughput).fold(1.0, f64::max) * 1.1;
         let mut chart = ChartBuilder::on(panel)
             .caption(
-                format!("{scenario}: ops/s by concurrency"),
+                format!(
+                    "{scenario}: ops/s by concurrency{}",
+                    if tls { " (TLS)" } else { "" }
+                ),
                 ("sans-serif", 18),
             )
             .margin(10)

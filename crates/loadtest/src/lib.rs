@@ -11,12 +11,146 @@
 //!   `false`; bb8-postgres has no statement cache, so both use `simple_query`, the one-round-trip
 //!   form. (`query(&str)` would prepare on every call, a second round trip that would flatter
 //!   tarn; it is never used.)
+//!
+//! An [`Endpoint`] says where the pools connect and whether over TLS. Over TLS every pool trusts
+//! the same roots (one CA file) and verifies the server fully: tarn through its URL
+//! (`sslmode=verify-full&sslrootcert=<ca>`), deadpool-postgres and bb8-postgres through
+//! `tokio-postgres-rustls` with a rustls `ClientConfig` built from the same file and the same
+//! provider (ring), whose verifier checks the chain and the host name (`sslmode=require` on the
+//! tokio-postgres side only makes TLS mandatory; the verifier does the rest).
 
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use bb8_postgres::PostgresConnectionManager;
 use deadpool_postgres::{ManagerConfig, RecyclingMethod};
+use rustls::pki_types::CertificateDer;
+use rustls::pki_types::pem::PemObject;
 use tokio_postgres::NoTls;
+use tokio_postgres_rustls::MakeRustlsConnect;
+
+/// Where every pool connects: a server URL, plain or over TLS with one set of trusted roots.
+#[derive(Clone)]
+pub struct Endpoint {
+    url: String,
+    tls: Option<Tls>,
+}
+
+#[derive(Clone)]
+struct Tls {
+    ca: PathBuf,
+    connector: MakeRustlsConnect,
+}
+
+impl std::fmt::Debug for Endpoint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Endpoint")
+            .field("tls_root", &self.tls.as_ref().map(|t| &t.ca))
+            .finish_non_exhaustive()
+    }
+}
+
+impl Endpoint {
+    /// Every pool connects to `url` as it is: tarn with the URL's `sslmode` (libpq's default,
+    /// `prefer`, when it has none), the tokio-postgres pools without TLS (`NoTls`).
+    pub fn plain(url: &str) -> Endpoint {
+        Endpoint {
+            url: url.to_owned(),
+            tls: None,
+        }
+    }
+
+    /// Every pool connects to `url` over TLS and verifies the server's certificate (chain and
+    /// host name) against the CA certificates in the PEM file `ca`. `url` must not set
+    /// `sslmode` or `sslrootcert` itself.
+    pub fn tls(url: &str, ca: &Path) -> Result<Endpoint, String> {
+        Ok(Endpoint {
+            url: url.to_owned(),
+            tls: Some(Tls {
+                ca: ca.to_owned(),
+                connector: MakeRustlsConnect::new(rustls_client_config(ca)?),
+            }),
+        })
+    }
+
+    /// True when the pools connect over TLS.
+    pub fn is_tls(&self) -> bool {
+        self.tls.is_some()
+    }
+
+    /// The trusted CA file, over TLS.
+    pub fn ca_file(&self) -> Option<&Path> {
+        self.tls.as_ref().map(|t| t.ca.as_path())
+    }
+
+    /// The URL tarn (and libpq, for pgbench) connects with: over TLS, the server URL with
+    /// `sslmode=verify-full&sslrootcert=<ca>` added.
+    pub fn tarn_url(&self) -> String {
+        match &self.tls {
+            None => self.url.clone(),
+            Some(tls) => {
+                let separator = if self.url.contains('?') { '&' } else { '?' };
+                format!(
+                    "{}{separator}sslmode=verify-full&sslrootcert={}",
+                    self.url,
+                    percent_encode(&tls.ca.to_string_lossy())
+                )
+            }
+        }
+    }
+
+    /// The tokio-postgres configuration the deadpool and bb8 pools connect with (TLS
+    /// required over TLS; the connector of [`Endpoint::rustls_connector`] verifies).
+    pub fn pg_config(&self) -> Result<tokio_postgres::Config, String> {
+        let mut config: tokio_postgres::Config = self.url.parse().map_err(err)?;
+        if self.tls.is_some() {
+            config.ssl_mode(tokio_postgres::config::SslMode::Require);
+        }
+        Ok(config)
+    }
+
+    /// The `tokio-postgres-rustls` connector, over TLS.
+    pub fn rustls_connector(&self) -> Option<&MakeRustlsConnect> {
+        self.tls.as_ref().map(|t| &t.connector)
+    }
+}
+
+/// A rustls client configuration on the ring provider that trusts the CA certificates in the
+/// PEM file `ca` and verifies chain and host name (rustls' WebPKI verifier): what
+/// `sslmode=verify-full` checks. No client certificate.
+pub fn rustls_client_config(ca: &Path) -> Result<rustls::ClientConfig, String> {
+    let mut roots = rustls::RootCertStore::empty();
+    let certs = CertificateDer::pem_file_iter(ca)
+        .map_err(|e| format!("{}: {e}", ca.display()))?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| format!("{}: {e}", ca.display()))?;
+    if certs.is_empty() {
+        return Err(format!("{}: no PEM certificate in the file", ca.display()));
+    }
+    for cert in certs {
+        roots
+            .add(cert)
+            .map_err(|e| format!("{}: {e}", ca.display()))?;
+    }
+    rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+        .with_safe_default_protocol_versions()
+        .map(|builder| builder.with_root_certificates(roots).with_no_client_auth())
+        .map_err(|e| format!("TLS setup failed: {e}"))
+}
+
+/// Percent-encodes what a URL query value may not hold as it is (a file path's `/` stays).
+fn percent_encode(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    for byte in value.bytes() {
+        if byte.is_ascii_alphanumeric() || b"-._~/".contains(&byte) {
+            out.push(byte as char);
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    out
+}
 
 /// A pool and the way it is used.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
@@ -121,6 +255,8 @@ pub enum Target {
     },
     /// bb8-postgres.
     Bb8(bb8::Pool<PostgresConnectionManager<NoTls>>),
+    /// bb8-postgres over TLS (`tokio-postgres-rustls`).
+    Bb8Tls(bb8::Pool<PostgresConnectionManager<MakeRustlsConnect>>),
 }
 
 impl std::fmt::Debug for Target {
@@ -129,8 +265,18 @@ impl std::fmt::Debug for Target {
             Target::Tarn(_) => "Target::Tarn",
             Target::Deadpool { .. } => "Target::Deadpool",
             Target::Bb8(_) => "Target::Bb8",
+            Target::Bb8Tls(_) => "Target::Bb8Tls",
         })
     }
+}
+
+/// bb8's settings for every run, whatever its connection manager.
+fn bb8_builder<M: bb8::ManageConnection>(size: usize, warm: usize, test: bool) -> bb8::Builder<M> {
+    bb8::Pool::builder()
+        .max_size(size as u32)
+        .min_idle(Some(warm.min(size) as u32))
+        .test_on_check_out(test)
+        .connection_timeout(Duration::from_secs(30))
 }
 
 fn err(e: impl std::fmt::Display) -> String {
@@ -138,18 +284,18 @@ fn err(e: impl std::fmt::Display) -> String {
 }
 
 impl Target {
-    /// Builds a pool of `kind` with `size` connections at most and `warm` of them opened
-    /// before it returns.
+    /// Builds a pool of `kind` connecting to `endpoint`, with `size` connections at most and
+    /// `warm` of them opened before it returns.
     pub async fn build(
         kind: PoolKind,
-        url: &str,
+        endpoint: &Endpoint,
         size: usize,
         warm: usize,
     ) -> Result<Target, String> {
         let target = match kind {
             PoolKind::Tarn => Target::Tarn(
                 tarn::Pool::builder()
-                    .url(url)
+                    .url(&endpoint.tarn_url())
                     .max_size(size)
                     .min_idle(warm.min(size))
                     .acquire_timeout(Duration::from_secs(30))
@@ -159,14 +305,14 @@ impl Target {
                     .map_err(err)?,
             ),
             PoolKind::DeadpoolCached | PoolKind::DeadpoolSimple => {
-                let pg: tokio_postgres::Config = url.parse().map_err(err)?;
-                let manager = deadpool_postgres::Manager::from_config(
-                    pg,
-                    NoTls,
-                    ManagerConfig {
-                        recycling_method: RecyclingMethod::Fast,
-                    },
-                );
+                let pg = endpoint.pg_config()?;
+                let config = ManagerConfig {
+                    recycling_method: RecyclingMethod::Fast,
+                };
+                let manager = match endpoint.rustls_connector() {
+                    None => deadpool_postgres::Manager::from_config(pg, NoTls, config),
+                    Some(tls) => deadpool_postgres::Manager::from_config(pg, tls.clone(), config),
+                };
                 Target::Deadpool {
                     pool: deadpool_postgres::Pool::builder(manager)
                         .max_size(size)
@@ -176,17 +322,22 @@ impl Target {
                 }
             }
             PoolKind::Bb8Default | PoolKind::Bb8NoTest => {
-                let pg: tokio_postgres::Config = url.parse().map_err(err)?;
-                Target::Bb8(
-                    bb8::Pool::builder()
-                        .max_size(size as u32)
-                        .min_idle(Some(warm.min(size) as u32))
-                        .test_on_check_out(kind == PoolKind::Bb8Default)
-                        .connection_timeout(Duration::from_secs(30))
-                        .build(PostgresConnectionManager::new(pg, NoTls))
-                        .await
-                        .map_err(err)?,
-                )
+                let pg = endpoint.pg_config()?;
+                let test = kind == PoolKind::Bb8Default;
+                match endpoint.rustls_connector() {
+                    None => Target::Bb8(
+                        bb8_builder(size, warm, test)
+                            .build(PostgresConnectionManager::new(pg, NoTls))
+                            .await
+                            .map_err(err)?,
+                    ),
+                    Some(tls) => Target::Bb8Tls(
+                        bb8_builder(size, warm, test)
+                            .build(PostgresConnectionManager::new(pg, tls.clone()))
+                            .await
+                            .map_err(err)?,
+                    ),
+                }
             }
         };
         target.warm(warm).await?;
@@ -213,6 +364,11 @@ impl Target {
                     tokio::time::sleep(Duration::from_millis(5)).await;
                 }
             }
+            Target::Bb8Tls(pool) => {
+                while (pool.state().idle_connections as usize) < n && Instant::now() < deadline {
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                }
+            }
         }
         Ok(())
     }
@@ -225,6 +381,7 @@ impl Target {
             // its size is what it opened.
             Target::Deadpool { pool, .. } => pool.status().size as u64,
             Target::Bb8(pool) => pool.state().statistics.connections_created,
+            Target::Bb8Tls(pool) => pool.state().statistics.connections_created,
         }
     }
 
@@ -234,6 +391,7 @@ impl Target {
             Target::Tarn(pool) => pool.close().await,
             Target::Deadpool { pool, .. } => pool.close(),
             Target::Bb8(pool) => drop(pool),
+            Target::Bb8Tls(pool) => drop(pool),
         }
     }
 
@@ -261,6 +419,12 @@ impl Target {
                 Ok(acquired)
             }
             Target::Bb8(pool) => {
+                let conn = pool.get().await.map_err(err)?;
+                let acquired = started.elapsed();
+                simple_op(&conn, scenario, seq).await.map_err(err)?;
+                Ok(acquired)
+            }
+            Target::Bb8Tls(pool) => {
                 let conn = pool.get().await.map_err(err)?;
                 let acquired = started.elapsed();
                 simple_op(&conn, scenario, seq).await.map_err(err)?;

@@ -11,6 +11,11 @@
 //!   (see the library's docs).
 //! - `pgbench -M prepared` (C, libpq), when installed, runs the same `SELECT 1` load inside the
 //!   same interleaving as the server's reference line.
+//! - `--tls`: every pool (and pgbench) connects over TLS to a server with `ssl=on` (the
+//!   testkit's, with certificates made for this run), verifying it fully against the same CA
+//!   file: tarn with `sslmode=verify-full&sslrootcert=<ca>`, deadpool-postgres and bb8-postgres
+//!   through `tokio-postgres-rustls` (rustls on ring, as tarn), pgbench through libpq's own
+//!   `sslmode=verify-full` (OpenSSL).
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -20,7 +25,7 @@ use std::time::{Duration, Instant};
 use clap::Parser;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
-use tarn_loadtest::{PoolKind, Scenario, Target};
+use tarn_loadtest::{Endpoint, PoolKind, Scenario, Target};
 
 mod chart;
 mod pgbench;
@@ -63,6 +68,14 @@ struct Args {
     /// Skip the pgbench reference line.
     #[arg(long)]
     no_pgbench: bool,
+    /// Connect every pool (and pgbench) over TLS with sslmode=verify-full. The throwaway
+    /// server is started with TLS on and certificates made for this run; with --database-url,
+    /// give the CA that signed the server's certificate with --tls-root-cert.
+    #[arg(long)]
+    tls: bool,
+    /// With --tls and --database-url: the PEM file of the CA certificates to trust.
+    #[arg(long, requires = "tls")]
+    tls_root_cert: Option<PathBuf>,
 }
 
 /// One measured cell: a pool (or pgbench) in a scenario at a concurrency.
@@ -132,27 +145,59 @@ async fn run(args: Args) -> Result<(), String> {
 
     // The server: DATABASE_URL's, or a throwaway one that lives as long as this run.
     let server;
-    let url = match &args.database_url {
-        Some(url) if !url.is_empty() => url.clone(),
+    let endpoint = match &args.database_url {
+        Some(url) if !url.is_empty() => match (args.tls, &args.tls_root_cert) {
+            (false, _) => Endpoint::plain(url),
+            (true, Some(ca)) => Endpoint::tls(url, ca)?,
+            (true, None) => {
+                return Err(
+                    "--tls with --database-url needs --tls-root-cert (the CA that signed the \
+                     server's certificate)"
+                        .into(),
+                );
+            }
+        },
         _ => {
-            eprintln!("starting a throwaway PostgreSQL (set DATABASE_URL to use your own)...");
-            let started = tokio::task::spawn_blocking(|| {
-                tarn_testkit::PgServer::builder()
-                    .max_connections(300)
-                    .start()
+            if args.tls_root_cert.is_some() {
+                return Err(
+                    "--tls-root-cert is for --database-url; the throwaway server's CA is made \
+                     by this run"
+                        .into(),
+                );
+            }
+            eprintln!(
+                "starting a throwaway PostgreSQL{} (set DATABASE_URL to use your own)...",
+                if args.tls { " with TLS" } else { "" }
+            );
+            let tls = args.tls;
+            let started = tokio::task::spawn_blocking(move || {
+                let builder = tarn_testkit::PgServer::builder().max_connections(300);
+                if tls {
+                    let certs = tarn_testkit::TestCerts::shared()?;
+                    builder
+                        .tls(tarn_testkit::TlsSetup::new(certs))
+                        .start()
+                        .map(|server| (server, Some(certs.ca_cert().path().to_owned())))
+                } else {
+                    builder.start().map(|server| (server, None))
+                }
             })
             .await
             .map_err(|e| e.to_string())?
             .map_err(|e| e.to_string())?;
-            server = started;
-            server.url()
+            let ca;
+            (server, ca) = started;
+            match ca {
+                Some(ca) => Endpoint::tls(&server.url(), &ca)?,
+                None => Endpoint::plain(&server.url()),
+            }
         }
     };
-    tarn_loadtest::prepare_schema(&url).await?;
+    tarn_loadtest::prepare_schema(&endpoint.tarn_url()).await?;
     let pgbench = if args.no_pgbench {
         None
     } else {
-        pgbench::Pgbench::find(&url)
+        pgbench::Pgbench::find(&endpoint.tarn_url())
     };
 
     let steady: Vec<Scenario> = scenarios.iter().filter_map(|s| s.steady()).collect();
@@ -179,7 +224,7 @@ async fn run(args: Args) -> Result<(), String> {
                 let warm = concurrency.min(args.pool_size);
                 targets.push((
                     kind,
-                    Arc::new(Target::build(kind, &url, args.pool_size, warm).await?),
+                    Arc::new(Target::build(kind, &endpoint, args.pool_size, warm).await?),
                 ));
             }
             let mut samples: Vec<Samples> = kinds.iter().map(|_| Samples::default()).collect();
@@ -247,7 +292,8 @@ async fn run(args: Args) -> Result<(), String> {
         for round in 0..=args.rounds {
             for (i, kind) in kinds.iter().enumerate() {
                 progress.set_message(format!("spike {} tasks {}", args.spike_tasks, kind.label()));
-                let result = spike_round(*kind, &url, args.pool_size, args.spike_tasks).await?;
+                let result =
+                    spike_round(*kind, &endpoint, args.pool_size, args.spike_tasks).await?;
                 progress.inc(1);
                 if round > 0 {
                     let s = &mut samples[i];
@@ -279,9 +325,11 @@ async fn run(args: Args) -> Result<(), String> {
         .map_err(|e| format!("could not create {}: {e}", args.out_dir.display()))?;
     let json_path = args.out_dir.join("results.json");
     let chart_path = args.out_dir.join("throughput.svg");
+    let transport = transport_note(&endpoint);
     let report = Report {
         machine: machine_note(),
         runtime: "tokio multi-thread, 2 workers, shared by every pool".into(),
+        transport: transport.clone(),
         round_seconds: duration.as_secs_f64(),
         rounds: args.rounds,
         rows: rows.clone(),
@@ -289,13 +337,16 @@ async fn run(args: Args) -> Result<(), String> {
     let json = serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?;
     std::fs::write(&json_path, &json)
         .map_err(|e| format!("could not write {}: {e}", json_path.display()))?;
-    chart::throughput_by_concurrency(&rows, &chart_path)?;
+    chart::throughput_by_concurrency(&rows, &chart_path, endpoint.is_tls())?;
 
     if args.json {
         println!("{json}");
     } else {
+        if let Some(transport) = &transport {
+            println!("transport: {transport}");
+        }
         print_table(&rows);
-        print_goals(&rows);
+        print_goals(&rows, endpoint.is_tls());
     }
     println!(
         "results: {}  chart: {}",
@@ -309,6 +360,9 @@ async fn run(args: Args) -> Result<(), String> {
 struct Report {
     machine: String,
     runtime: String,
+    /// With `--tls`: how each client verifies the server.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    transport: Option<String>,
     round_seconds: f64,
     rounds: usize,
     rows: Vec<Row>,
@@ -418,11 +472,11 @@ struct SpikeResult {
 /// each runs one `SELECT 1`.
 async fn spike_round(
     kind: PoolKind,
-    url: &str,
+    endpoint: &Endpoint,
     pool_size: usize,
     tasks: usize,
 ) -> Result<SpikeResult, String> {
-    let target = Arc::new(Target::build(kind, url, pool_size, 2).await?);
+    let target = Arc::new(Target::build(kind, endpoint, pool_size, 2).await?);
     let opened_before = target.connections_opened();
     let start = Instant::now() + Duration::from_millis(5);
     let mut handles = Vec::with_capacity(tasks);
@@ -604,7 +658,7 @@ fn print_table(rows: &[Row]) {
 }
 
 /// The issue's goals, each checked against this run's figures and marked met or missed.
-fn print_goals(rows: &[Row]) {
+fn print_goals(rows: &[Row], tls: bool) {
     let find = |pool: &str, scenario: &str, c: usize| {
         rows.iter()
             .find(|r| r.pool.starts_with(pool) && r.scenario == scenario && r.concurrency == c)
@@ -672,11 +726,30 @@ fn print_goals(rows: &[Row]) {
         ));
     }
     if !lines.is_empty() {
-        println!("Goals (from this run):");
+        println!(
+            "Goals (from this run{}):",
+            if tls {
+                "; over TLS, where the issue set them for plain TCP"
+            } else {
+                ""
+            }
+        );
         for l in lines {
             println!("{l}");
         }
     }
+}
+
+/// With `--tls`, how every client reaches and verifies the server.
+fn transport_note(endpoint: &Endpoint) -> Option<String> {
+    endpoint.ca_file().map(|ca| {
+        format!(
+            "TLS, verify-full against {} for every client (tarn: sslmode=verify-full; \
+             deadpool/bb8: tokio-postgres-rustls, rustls on ring, WebPKI verifier; \
+             pgbench: libpq sslmode=verify-full)",
+            ca.display()
+        )
+    })
 }
 
 fn machine_note() -> String {
