@@ -99,9 +99,10 @@ pub trait GenericClient: Send {
     fn transaction(&mut self) -> impl Future<Output = Result<Self::Transaction<'_>, Error>> + Send;
 }
 
-/// The methods every implementation forwards to its inherent methods of the same name.
+/// Forwards the statement methods to `$target`'s inherent methods of the same name (a
+/// `PooledConnection` reaches `Connection`'s by deref coercion).
 macro_rules! forward {
-    () => {
+    ($target:ty) => {
         fn query<S>(
             &mut self,
             statement: &S,
@@ -110,7 +111,7 @@ macro_rules! forward {
         where
             S: ToStatement + Sync + ?Sized,
         {
-            Self::query(self, statement, params)
+            <$target>::query(self, statement, params)
         }
 
         fn query_one<S>(
@@ -121,7 +122,7 @@ macro_rules! forward {
         where
             S: ToStatement + Sync + ?Sized,
         {
-            Self::query_one(self, statement, params)
+            <$target>::query_one(self, statement, params)
         }
 
         fn query_opt<S>(
@@ -132,7 +133,7 @@ macro_rules! forward {
         where
             S: ToStatement + Sync + ?Sized,
         {
-            Self::query_opt(self, statement, params)
+            <$target>::query_opt(self, statement, params)
         }
 
         fn execute<S>(
@@ -143,8 +144,15 @@ macro_rules! forward {
         where
             S: ToStatement + Sync + ?Sized,
         {
-            Self::execute(self, statement, params)
+            <$target>::execute(self, statement, params)
         }
+    };
+}
+
+/// `forward!` plus the methods that borrow a connection: streams, `prepare`, `transaction`.
+macro_rules! forward_connection {
+    ($target:ty) => {
+        forward!($target);
 
         fn query_stream<'s, S>(
             &'s mut self,
@@ -154,89 +162,27 @@ macro_rules! forward {
         where
             S: ToStatement + Sync + ?Sized,
         {
-            Self::query_stream(self, statement, params)
+            <$target>::query_stream(self, statement, params)
         }
 
         fn prepare(&mut self, sql: &str) -> impl Future<Output = Result<Statement, Error>> + Send {
-            Self::prepare(self, sql)
+            <$target>::prepare(self, sql)
+        }
+
+        fn transaction(&mut self) -> impl Future<Output = Result<Transaction<'_>, Error>> + Send {
+            <$target>::transaction(self)
         }
     };
 }
 
 impl GenericClient for Connection {
     type Transaction<'t> = Transaction<'t>;
-    forward!();
-
-    fn transaction(&mut self) -> impl Future<Output = Result<Transaction<'_>, Error>> + Send {
-        Connection::transaction(self)
-    }
+    forward_connection!(Connection);
 }
 
 impl GenericClient for PooledConnection {
     type Transaction<'t> = Transaction<'t>;
-
-    fn query<S>(
-        &mut self,
-        statement: &S,
-        params: Params<'_>,
-    ) -> impl Future<Output = Result<Vec<Row>, Error>> + Send
-    where
-        S: ToStatement + Sync + ?Sized,
-    {
-        Connection::query(self, statement, params)
-    }
-
-    fn query_one<S>(
-        &mut self,
-        statement: &S,
-        params: Params<'_>,
-    ) -> impl Future<Output = Result<Row, Error>> + Send
-    where
-        S: ToStatement + Sync + ?Sized,
-    {
-        Connection::query_one(self, statement, params)
-    }
-
-    fn query_opt<S>(
-        &mut self,
-        statement: &S,
-        params: Params<'_>,
-    ) -> impl Future<Output = Result<Option<Row>, Error>> + Send
-    where
-        S: ToStatement + Sync + ?Sized,
-    {
-        Connection::query_opt(self, statement, params)
-    }
-
-    fn execute<S>(
-        &mut self,
-        statement: &S,
-        params: Params<'_>,
-    ) -> impl Future<Output = Result<u64, Error>> + Send
-    where
-        S: ToStatement + Sync + ?Sized,
-    {
-        Connection::execute(self, statement, params)
-    }
-
-    fn query_stream<'s, S>(
-        &'s mut self,
-        statement: &S,
-        params: Params<'_>,
-    ) -> impl Future<Output = Result<RowStream<'s>, Error>> + Send
-    where
-        S: ToStatement + Sync + ?Sized,
-    {
-        Connection::query_stream(self, statement, params)
-    }
-
-    fn prepare(&mut self, sql: &str) -> impl Future<Output = Result<Statement, Error>> + Send {
-        Connection::prepare(self, sql)
-    }
-
-    fn transaction(&mut self) -> impl Future<Output = Result<Transaction<'_>, Error>> + Send {
-        Connection::transaction(self)
-    }
+    forward_connection!(Connection);
 }
 
 impl GenericClient for Transaction<'_> {
@@ -244,68 +190,18 @@ impl GenericClient for Transaction<'_> {
         = Transaction<'t>
     where
         Self: 't;
-    forward!();
-
-    fn transaction(&mut self) -> impl Future<Output = Result<Transaction<'_>, Error>> + Send {
-        Transaction::transaction(self)
-    }
+    forward_connection!(Transaction<'_>);
 }
 
 impl GenericClient for OwnedTransaction {
     type Transaction<'t> = Transaction<'t>;
-    forward!();
-
-    fn transaction(&mut self) -> impl Future<Output = Result<Transaction<'_>, Error>> + Send {
-        OwnedTransaction::transaction(self)
-    }
+    forward_connection!(OwnedTransaction);
 }
 
 impl GenericClient for Pool {
     type Transaction<'t> = OwnedTransaction;
 
-    fn query<S>(
-        &mut self,
-        statement: &S,
-        params: Params<'_>,
-    ) -> impl Future<Output = Result<Vec<Row>, Error>> + Send
-    where
-        S: ToStatement + Sync + ?Sized,
-    {
-        Pool::query(self, statement, params)
-    }
-
-    fn query_one<S>(
-        &mut self,
-        statement: &S,
-        params: Params<'_>,
-    ) -> impl Future<Output = Result<Row, Error>> + Send
-    where
-        S: ToStatement + Sync + ?Sized,
-    {
-        Pool::query_one(self, statement, params)
-    }
-
-    fn query_opt<S>(
-        &mut self,
-        statement: &S,
-        params: Params<'_>,
-    ) -> impl Future<Output = Result<Option<Row>, Error>> + Send
-    where
-        S: ToStatement + Sync + ?Sized,
-    {
-        Pool::query_opt(self, statement, params)
-    }
-
-    fn execute<S>(
-        &mut self,
-        statement: &S,
-        params: Params<'_>,
-    ) -> impl Future<Output = Result<u64, Error>> + Send
-    where
-        S: ToStatement + Sync + ?Sized,
-    {
-        Pool::execute(self, statement, params)
-    }
+    forward!(Pool);
 
     async fn query_stream<'s, S>(
         &'s mut self,
